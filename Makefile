@@ -1,0 +1,43 @@
+# The two commands of the quick start: `make run` and `make test`.
+# Both create .venv, install pinned versions from constraints.txt, and are safe to repeat.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint typecheck unit services clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("cityhub needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/cityhub up
+
+# The integration tests start their own throw-away Mosquitto; PostgreSQL comes from
+# CITYHUB_TEST_DATABASE_URL, the local server on 127.0.0.1:5432, or the embedded wheel.
+services:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || scripts/install-mosquitto
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check hub ingest analytics ops_console devices tests
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+test: $(VENV)/.installed-test services lint typecheck
+	$(BIN)/pytest
+
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest -m 'not integration'
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

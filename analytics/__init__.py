@@ -1,0 +1,1 @@
+"""Rules, anomaly detection, forecasts, rollups and anonymised releases (issue to come)."""

@@ -1,0 +1,1 @@
+"""The ``cityhub`` command line. Other packages add their commands through entry points."""

@@ -1,0 +1,55 @@
+"""The ``cityhub`` entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from importlib.metadata import entry_points
+
+import typer
+
+from hub.cli import devices, keys
+from hub.cli.common import errors
+from hub.cli.migrate import migrate_command
+from hub.cli.telemetry import telemetry_command
+from hub.cli.up import up_command
+from hub.errors import HubError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="cityhub: the smart city's IoT data hub and operations centre.",
+)
+app.command("migrate")(migrate_command)
+app.command("telemetry")(telemetry_command)
+app.command("up")(up_command)
+app.add_typer(devices.app, name="device")
+app.add_typer(keys.app, name="keys")
+bench = typer.Typer(no_args_is_help=True, help="Measure speed; figures go to docs/benchmarks.md.")
+app.add_typer(bench, name="bench")
+
+
+def _plugins() -> None:
+    # Other packages register here, so hub never imports them.
+    for ep in entry_points(group="cityhub.commands"):
+        command = ep.load()
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=ep.name)
+        else:
+            app.command(ep.name)(command)
+    for ep in entry_points(group="cityhub.bench"):
+        bench.command(ep.name)(ep.load())
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("CITYHUB_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _plugins()
+    try:
+        app()
+    except HubError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

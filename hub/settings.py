@@ -1,0 +1,153 @@
+"""The one settings class of every cityhub process.
+
+Values come from ``CITYHUB_*`` environment variables. ``load_settings`` takes the
+environment as an argument, so tests pass a dict and never patch ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hub.errors import ConfigError
+
+PREFIX = "CITYHUB_"
+
+# Values people paste from examples; a service refuses them outside demo mode.
+_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "cityhub", "demo"})
+
+
+def _default_state_dir() -> Path:
+    # root has no per-user state worth hiding in /root; a system path keeps the embedded
+    # PostgreSQL (which runs as its own user) out of root's home.
+    if os.geteuid() == 0:
+        return Path("/var/lib/cityhub")
+    return platformdirs.user_state_path("cityhub")
+
+
+class MqttTarget:
+    """Where and as whom to connect to the broker, parsed from ``CITYHUB_MQTT_URL``."""
+
+    __slots__ = ("host", "password", "port", "username")
+
+    def __init__(self, host: str, port: int, username: str | None, password: str | None) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+
+
+class Settings(BaseSettings):
+    """All configuration, validated once at start."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
+
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr("")
+    pseudonym_key_file: Path | None = None
+    demo: bool = False
+    state_dir: Path = Field(default_factory=lambda: _default_state_dir())
+    storage_profile: Literal["auto", "plain", "timescale"] = "auto"
+    kinds_file: Path | None = None
+    # MQTT 5 gives shared subscriptions and Receive Maximum; 3.1.1 is for brokers without it.
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+
+    ingest_client_id: str = "cityhub-ingest-1"
+    ingest_shared_group: str = "cityhub-ingest"
+    ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    ingest_batch_ms: int = Field(default=50, ge=1, le=60_000)
+    ingest_receive_maximum: int = Field(default=10_000, ge=10, le=65_535)
+    ingest_metrics_port: int = Field(default=9108, ge=0, le=65535)
+    ingest_metrics_host: str = "127.0.0.1"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment is read by load_settings() from the mapping it is given.
+        return (init_settings,)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (e.g. postgresql://user@host:5432/cityhub)")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError("must look like mqtt://user:password@host:1883")
+        return value
+
+    def mqtt_target(self) -> MqttTarget:
+        if self.mqtt_url is None:
+            raise ConfigError("CITYHUB_MQTT_URL is not set; give mqtt://user:password@host:port.")
+        parts = urlsplit(self.mqtt_url)
+        return MqttTarget(
+            host=parts.hostname or "localhost",
+            port=parts.port or 1883,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def require_database(self) -> str:
+        if self.database_url is None:
+            raise ConfigError(
+                "CITYHUB_DATABASE_URL is not set; give postgresql://user@host:5432/db, "
+                "or run `cityhub up`, which starts an embedded database."
+            )
+        return self.database_url
+
+    def require_service_secret(self) -> None:
+        """Refuse to run a service on an empty or example secret outside demo mode."""
+        if self.demo:
+            return
+        secret = self.secret_key.get_secret_value()
+        if secret.strip().lower() in _DEFAULT_SECRETS or len(secret) < 16:
+            raise ConfigError(
+                "CITYHUB_SECRET_KEY is empty, a default, or shorter than 16 characters. Set it to "
+                "a random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`; "
+                "only `cityhub up` (demo mode) runs without one."
+            )
+
+    @property
+    def key_file(self) -> Path:
+        return self.pseudonym_key_file or self.state_dir / "pseudonym-keys.json"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``CITYHUB_*`` variables of *environ* (default: the process's)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {
+        key[len(PREFIX) :].lower(): value for key, value in env.items() if key.startswith(PREFIX)
+    }
+    values.update(overrides)
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid configuration: {problems}.") from exc

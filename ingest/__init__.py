@@ -1,0 +1,1 @@
+"""MQTT ingest: broker messages become hub rows, acknowledged only after commit."""

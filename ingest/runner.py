@@ -1,0 +1,79 @@
+"""Builds the ingest service from settings and runs it until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from paho.mqtt.enums import MQTTProtocolVersion
+
+from hub.catalogue import load_catalogue
+from hub.errors import DatabaseUnavailable
+from hub.pseudonym import load_keys
+from hub.settings import Settings
+from ingest.inbox import Inbox
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import MqttConsumer
+from ingest.pipeline import Planner
+from ingest.service import Backoff, IngestLoop
+from ingest.store import Store
+from ingest.validate import Validator
+
+log = logging.getLogger(__name__)
+
+
+def _wait_for_database(store: Store, stop: threading.Event) -> bool:
+    delay = Backoff().delays()
+    while not stop.is_set():
+        try:
+            store.retention()
+            return True
+        except DatabaseUnavailable as exc:
+            log.warning("%s; waiting for the database", exc)
+            stop.wait(delay())
+    return False
+
+
+def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
+    settings.require_service_secret()
+    url = settings.require_database()
+    target = settings.mqtt_target()
+    catalogue = load_catalogue(settings.kinds_file)
+    keys = load_keys(settings.key_file)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+
+    receive_maximum = settings.ingest_receive_maximum
+    inbox = Inbox(capacity=2 * receive_maximum)
+    v5 = settings.mqtt_protocol == "5"
+    consumer = MqttConsumer(
+        target, inbox,
+        client_id=settings.ingest_client_id,
+        # Shared subscriptions are an MQTT 5 feature (Mosquitto accepts them on 3.1.1 too,
+        # but brokers such as amqtt do not), so a 3.1.1 consumer subscribes directly.
+        shared_group=settings.ingest_shared_group if v5 else "",
+        receive_maximum=receive_maximum,
+        protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+    )
+    store = Store(url)
+    planner = Planner(Validator(catalogue, keys), catalogue.personal_fields, keys)
+    metrics = IngestMetrics(backlog=lambda: float(len(inbox)))
+    port = metrics.serve(settings.ingest_metrics_host, settings.ingest_metrics_port)
+    log.info("ingest metrics on http://%s:%d/metrics", settings.ingest_metrics_host, port)
+    if not _wait_for_database(store, stop):
+        return
+    consumer.start()
+    loop = IngestLoop(
+        inbox=inbox, broker=consumer, store=store, planner=planner, metrics=metrics,
+        batch_size=settings.ingest_batch_size, batch_linger=settings.ingest_batch_ms / 1000,
+        stop=stop,
+    )
+    try:
+        loop.run()
+    finally:
+        consumer.stop()
+        store.close()
+        log.info("ingest stopped")

@@ -1,0 +1,195 @@
+"""Writes a batch plan to the hub in one transaction.
+
+Telemetry and events are COPYed straight into their tables; only when a batch
+collides with rows already stored (a redelivery) is it re-sent through a staging
+table with ``ON CONFLICT DO NOTHING``. Duplicates are rare, so the fast path wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from hub.db import connect, table
+from hub.errors import DatabaseUnavailable
+from ingest.errors import StoreError
+from ingest.messages import DeadLetterRow
+from ingest.pipeline import BatchPlan
+from ingest.validate import DeviceInfo
+
+log = logging.getLogger(__name__)
+
+_TELEMETRY = ("ts", "device_id", "metric", "value")
+_TELEMETRY_TYPES = ("timestamptz", "text", "text", "float8")
+_EVENTS = ("ts", "device_id", "type", "severity", "confidence", "subject", "attributes")
+_EVENT_TYPES = ("timestamptz", "text", "text", "text", "float4", "text", "jsonb")
+_DEAD = ("received_at", "topic", "device_id", "payload", "reason_code", "reason")
+_DEAD_TYPES = ("timestamptz", "text", "text", "bytea", "text", "text")
+# last_seen is written at most this often per device: it is for operators, not billing.
+LAST_SEEN_EVERY = timedelta(seconds=30)
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def _copy(conn: Conn, target: sql.Composable, columns: Sequence[str], types: Sequence[str],
+          rows: Iterable[Sequence[object]]) -> None:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy_idempotent(conn: Conn, name: str, columns: Sequence[str], types: Sequence[str],
+                     rows: Sequence[Sequence[object]]) -> None:
+    if not rows:
+        return
+    try:
+        with conn.transaction():
+            _copy(conn, table(name), columns, types, rows)
+        return
+    except psycopg.errors.UniqueViolation:
+        log.debug("batch for %s holds redelivered rows; using the staging path", name)
+    staging = sql.Identifier(f"ingest_staging_{name}")
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(staging, table(name))
+    )
+    _copy(conn, staging, columns, types, rows)
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+            table(name), column_list, column_list, staging
+        )
+    )
+
+
+class Store:
+    """One database connection, reopened after an outage."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: Conn | None = None
+        self._seen_written: dict[str, float] = {}
+
+    def _connection(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url, application_name="cityhub-ingest")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _outage(self, exc: psycopg.Error) -> DatabaseUnavailable:
+        self.close()
+        return DatabaseUnavailable(f"database unavailable: {str(exc).strip()[:200]}")
+
+    def write(self, plan: BatchPlan, also: Callable[[Conn], None] | None = None) -> None:
+        """Commit everything in *plan* (and *also*'s statements), or raise and commit nothing."""
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                seen = self._write(conn, plan)
+                if also is not None:
+                    also(conn)
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"the batch was refused: {str(exc).strip()[:200]}") from exc
+        self._seen_written.update(seen)
+
+    def write_dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                self._dead_letters(conn, rows)
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc
+
+    def _dead_letters(self, conn: Conn, rows: Sequence[DeadLetterRow]) -> None:
+        if rows:
+            _copy(conn, table("dead_letters"), _DEAD, _DEAD_TYPES,
+                  ((d.received_at, d.topic, d.device_id, d.payload, d.code, d.reason)
+                   for d in rows))
+
+    def _write(self, conn: Conn, plan: BatchPlan) -> dict[str, float]:
+        _copy_idempotent(conn, "telemetry", _TELEMETRY, _TELEMETRY_TYPES, plan.readings)
+        _copy_idempotent(
+            conn, "events", _EVENTS, _EVENT_TYPES,
+            [(e.ts, e.device_id, e.type, e.severity, e.confidence, e.subject, Jsonb(e.attributes))
+             for e in plan.events],
+        )
+        self._dead_letters(conn, plan.dead_letters)
+        if plan.online:
+            conn.execute(
+                "UPDATE hub.devices d SET online = u.online FROM unnest(%s::text[], %s::bool[]) "
+                "AS u(id, online) WHERE d.id = u.id",
+                (list(plan.online), list(plan.online.values())),
+            )
+        if plan.subjects:
+            conn.execute(
+                "UPDATE hub.devices d SET subject = u.subject FROM unnest(%s::text[], %s::text[]) "
+                "AS u(id, subject) WHERE d.id = u.id AND d.subject IS DISTINCT FROM u.subject",
+                (list(plan.subjects), list(plan.subjects.values())),
+            )
+        return self._last_seen(conn, plan.seen)
+
+    def _last_seen(self, conn: Conn, seen: dict[str, float]) -> dict[str, float]:
+        every = LAST_SEEN_EVERY.total_seconds()
+        due = {d: t for d, t in seen.items() if t - self._seen_written.get(d, 0.0) >= every}
+        if not due:
+            return due
+        conn.execute(
+            "UPDATE hub.devices d SET last_seen = u.seen FROM unnest(%s::text[], %s::timestamptz[]) "
+            "AS u(id, seen) WHERE d.id = u.id AND (d.last_seen IS NULL OR d.last_seen < u.seen)",
+            (list(due), [datetime.fromtimestamp(t, tz=UTC) for t in due.values()]),
+        )
+        return due
+
+    def devices(self, ids: Sequence[str] | None = None) -> dict[str, DeviceInfo]:
+        """Device facts ingest needs: all devices, or just *ids*."""
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                if ids is None:
+                    rows = conn.execute(
+                        "SELECT id, kind, status = 'active', gateway_id FROM hub.devices"
+                    ).fetchall()
+                else:
+                    rows = conn.execute(
+                        "SELECT id, kind, status = 'active', gateway_id FROM hub.devices "
+                        "WHERE id = ANY(%s)",
+                        (list(ids),),
+                    ).fetchall()
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc
+        return {str(i): DeviceInfo(str(k), bool(a), g if g is None else str(g)) for i, k, a, g in rows}
+
+    def retention(self) -> timedelta:
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT retention FROM hub.storage_policy WHERE table_name = 'telemetry'"
+                ).fetchone()
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc
+        return row[0] if row and isinstance(row[0], timedelta) else timedelta(days=90)
+
+    def maintain(self) -> None:
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute("SELECT hub.maintain()")
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc

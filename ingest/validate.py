@@ -1,0 +1,214 @@
+"""Checks of decoded payloads against the kind catalogue. Pure: no I/O, no clock.
+
+A message is accepted whole or rejected whole, with a reason a vendor can act on.
+Reasons name fields and limits but never echo personal values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.catalogue import Catalogue, Kind
+from hub.pseudonym import PseudonymKeys
+from hub.timeparse import BadTimestamp, parse_ts
+from ingest.messages import EventRow, Rejection, TelemetryRow
+
+MAX_READINGS_PER_MESSAGE = 10_000
+FUTURE_TOLERANCE = timedelta(minutes=5)
+_RESERVED = frozenset({"ts", "values"})
+_EVENT_RESERVED = frozenset({"ts", "type", "confidence"})
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    kind: str
+    active: bool
+    gateway_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Accepted reading times: late data back to the retention horizon, little future."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, retention: timedelta) -> TimeWindow:
+        return cls(now - retention, now + FUTURE_TOLERANCE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    kind: str
+    bounds: Mapping[str, tuple[float, float]]
+    personal: frozenset[str]
+    plain_fields: frozenset[str]
+    events: Mapping[str, str]
+
+
+def _rules(kind: Kind) -> _Rules:
+    return _Rules(
+        kind=kind.name,
+        bounds={m.name: (m.min, m.max) for m in kind.metrics.values()},
+        personal=kind.personal_fields,
+        plain_fields=frozenset(f.name for f in kind.fields.values() if not f.personal),
+        events={e.name: e.severity for e in kind.events.values()},
+    )
+
+
+class Validator:
+    def __init__(self, catalogue: Catalogue, keys: PseudonymKeys) -> None:
+        self._catalogue = catalogue
+        self._keys = keys
+        self._rules = {name: _rules(kind) for name, kind in catalogue.kinds.items()}
+
+    def _ts(self, reading: Mapping[str, Any], window: TimeWindow) -> datetime | Rejection:
+        if "ts" not in reading:
+            return Rejection("bad_timestamp", "a reading has no 'ts'")
+        try:
+            ts = parse_ts(reading["ts"])
+        except BadTimestamp as exc:
+            return Rejection("bad_timestamp", str(exc))
+        if ts > window.latest:
+            return Rejection("future_timestamp", "ts is more than 5 minutes in the future")
+        if ts < window.earliest:
+            return Rejection("too_old", "ts is older than the telemetry retention period")
+        return ts
+
+    def _unknown_key(self, rules: _Rules, key: str) -> Rejection:
+        owners = self._catalogue.kinds_with_metric(key)
+        if owners:
+            return Rejection(
+                "wrong_kind",
+                f"metric {key!r} belongs to {', '.join(owners)}; this device is {rules.kind}",
+            )
+        allowed = ", ".join(sorted(rules.bounds)) or "none"
+        return Rejection(
+            "unknown_metric", f"{key!r} is not a {rules.kind} metric (metrics: {allowed})"
+        )
+
+    def telemetry(
+        self, device_id: str, kind: str, payload: object, window: TimeWindow
+    ) -> tuple[list[TelemetryRow], str | None] | Rejection:
+        """Rows for a telemetry payload, and the pseudonymous subject if one was named."""
+        rules = self._rules[kind]
+        readings = payload if isinstance(payload, list) else [payload]
+        if not readings:
+            return Rejection("bad_payload", "an empty array carries no readings")
+        if len(readings) > MAX_READINGS_PER_MESSAGE:
+            return Rejection(
+                "too_many_readings", f"at most {MAX_READINGS_PER_MESSAGE} readings per message"
+            )
+        rows: list[TelemetryRow] = []
+        subject: str | None = None
+        bounds = rules.bounds
+        for reading in readings:
+            if not isinstance(reading, dict):
+                return Rejection("bad_payload", "each reading must be a JSON object")
+            ts = self._ts(reading, window)
+            if isinstance(ts, Rejection):
+                return ts
+            values = reading.get("values")
+            if values is None:
+                values = reading
+            elif not isinstance(values, dict):
+                return Rejection("bad_payload", "'values' must be a JSON object of metrics")
+            count = len(rows)
+            for key, value in values.items():
+                limits = bounds.get(key)
+                if limits is None:
+                    if key in _RESERVED and values is reading:
+                        continue
+                    if key in rules.personal:
+                        if not isinstance(value, str | int) or isinstance(value, bool):
+                            return Rejection("bad_value", f"{key!r} must be a string or integer")
+                        subject = self._keys.pseudonymise(str(value))
+                        continue
+                    if key in rules.plain_fields:
+                        continue
+                    return self._unknown_key(rules, key)
+                if value.__class__ is not float and (
+                    value.__class__ is not int or isinstance(value, bool)
+                ):
+                    return Rejection("bad_value", f"{key!r} must be a number")
+                number = float(value)
+                if not limits[0] <= number <= limits[1]:
+                    if math.isnan(number):
+                        return Rejection("bad_value", f"{key!r} must be a number")
+                    return Rejection(
+                        "out_of_range",
+                        f"{key}={number:g} is outside the valid range {limits[0]:g}..{limits[1]:g}",
+                    )
+                rows.append((ts, device_id, key, number))
+            if len(rows) == count:
+                return Rejection("bad_payload", "a reading carries no metric values")
+        return rows, subject
+
+    def events(
+        self, device_id: str, kind: str, payload: object, window: TimeWindow
+    ) -> list[EventRow] | Rejection:
+        rules = self._rules[kind]
+        items = payload if isinstance(payload, list) else [payload]
+        if not items:
+            return Rejection("bad_payload", "an empty array carries no events")
+        rows: list[EventRow] = []
+        for item in items:
+            if not isinstance(item, dict):
+                return Rejection("bad_payload", "each event must be a JSON object")
+            ts = self._ts(item, window)
+            if isinstance(ts, Rejection):
+                return ts
+            event_type = item.get("type")
+            if not isinstance(event_type, str) or event_type not in rules.events:
+                known = ", ".join(sorted(rules.events)) or "none"
+                return Rejection(
+                    "unknown_event_type", f"'type' must be one of the {kind} events: {known}"
+                )
+            confidence = item.get("confidence")
+            if confidence is not None and (
+                isinstance(confidence, bool)
+                or not isinstance(confidence, int | float)
+                or not 0.0 <= confidence <= 1.0
+            ):
+                return Rejection("bad_value", "'confidence' must be a number from 0 to 1")
+            subject: str | None = None
+            attributes: dict[str, Any] = {}
+            for key, value in item.items():
+                if key in _EVENT_RESERVED:
+                    continue
+                if key in rules.personal:
+                    if not isinstance(value, str | int) or isinstance(value, bool):
+                        return Rejection("bad_value", f"{key!r} must be a string or integer")
+                    pseudonym = self._keys.pseudonymise(str(value))
+                    attributes[key] = pseudonym
+                    subject = subject or pseudonym
+                elif key in rules.plain_fields or key in rules.bounds:
+                    if isinstance(value, dict | list):
+                        return Rejection("bad_value", f"{key!r} must be a plain value")
+                    attributes[key] = value
+                else:
+                    allowed = ", ".join(sorted(rules.plain_fields | rules.personal | set(rules.bounds)))
+                    return Rejection(
+                        "unknown_field", f"{key!r} is not a {kind} event field (fields: {allowed})"
+                    )
+            rows.append(
+                EventRow(
+                    ts, device_id, event_type, rules.events[event_type],
+                    None if confidence is None else float(confidence), subject, attributes,
+                )
+            )
+        return rows
+
+
+def parse_status(payload: bytes) -> bool | Rejection:
+    text = payload.strip().strip(b'"').lower()
+    if text == b"online":
+        return True
+    if text == b"offline":
+        return False
+    return Rejection("bad_payload", "status must be 'online' or 'offline'")
