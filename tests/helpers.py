@@ -1,0 +1,48 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+
+import psycopg
+
+from hub.catalogue import Catalogue
+from hub.registry import add_device
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def new_device(conn: Conn, catalogue: Catalogue, kind: str, prefix: str = "t", **kw: object) -> str:
+    device_id = f"{prefix}-{kind.replace('_', '')}-{secrets.token_hex(4)}"
+    add_device(conn, catalogue, device_id, kind, **kw)  # type: ignore[arg-type]
+    return device_id
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def rows(conn: Conn, device_id: str) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT metric, value FROM hub.telemetry WHERE device_id = %s ORDER BY ts, metric",
+        (device_id,),
+    ).fetchall()
+
+
+def count(conn: Conn, query: str, *params: object) -> int:
+    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+def dead_letters(conn: Conn, device_id: str) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT reason_code, reason, payload FROM hub.dead_letters WHERE device_id = %s ORDER BY id",
+        (device_id,),
+    ).fetchall()
