@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     pseudonym_key_file: Path | None = None
     demo: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     state_dir: Path = Field(default_factory=lambda: _default_state_dir())
     storage_profile: Literal["auto", "plain", "timescale"] = "auto"
     kinds_file: Path | None = None

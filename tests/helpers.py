@@ -38,7 +38,9 @@ def rows(conn: Conn, device_id: str) -> list[tuple[object, ...]]:
 def count(conn: Conn, query: str, *params: object) -> int:
     row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    value = row[0]
+    assert isinstance(value, int)
+    return value
 
 
 def dead_letters(conn: Conn, device_id: str) -> list[tuple[object, ...]]:

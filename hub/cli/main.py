@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from importlib.metadata import entry_points
 
@@ -14,7 +13,8 @@ from hub.cli.common import errors
 from hub.cli.migrate import migrate_command
 from hub.cli.telemetry import telemetry_command
 from hub.cli.up import up_command
-from hub.errors import HubError
+from hub.errors import ConfigError, HubError
+from hub.settings import load_settings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -30,8 +30,14 @@ bench = typer.Typer(no_args_is_help=True, help="Measure speed; figures go to doc
 app.add_typer(bench, name="bench")
 
 
+_loaded: list[bool] = []
+
+
 def _plugins() -> None:
     # Other packages register here, so hub never imports them.
+    if _loaded:
+        return
+    _loaded.append(True)
     for ep in entry_points(group="cityhub.commands"):
         command = ep.load()
         if isinstance(command, typer.Typer):
@@ -43,8 +49,12 @@ def _plugins() -> None:
 
 
 def main() -> None:
+    try:
+        level = load_settings().log_level
+    except ConfigError:
+        level = "INFO"  # the command itself reports the bad setting
     logging.basicConfig(
-        level=os.environ.get("CITYHUB_LOG_LEVEL", "INFO").upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _plugins()
