@@ -36,7 +36,7 @@ def rows(conn: Conn, device_id: str) -> list[tuple[object, ...]]:
 
 
 def count(conn: Conn, query: str, *params: object) -> int:
-    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    row = conn.execute(query, params).fetchone()
     assert row is not None
     value = row[0]
     assert isinstance(value, int)
