@@ -60,7 +60,7 @@ def test_the_same_message_twice_gives_one_row(
     wait_for(lambda: any(m == "pm25" for m, _ in rows(db, station)), what="the marker reading")
     assert rows(db, station).count(("pm10", 80.0)) == 1
     # The rollup counts the reading once, too.
-    assert count(db, "SELECT sum(n) FROM hub.telemetry_1m WHERE device_id = %s AND metric = 'pm10'",
+    assert count(db, "SELECT sum(n)::int FROM hub.telemetry_1m WHERE device_id = %s AND metric = 'pm10'",
                  station) == 1
 
 
