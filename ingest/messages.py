@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from hub.domain import Event
 
 # Telemetry row in COPY column order: ts, device_id, metric, value.
 TelemetryRow = tuple[datetime, str, str, float]
@@ -28,24 +29,13 @@ class Rejection:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    ts: datetime
-    device_id: str
-    type: str
-    severity: str
-    confidence: float | None
-    subject: str | None
-    attributes: dict[str, Any]
-
-
 @dataclass(slots=True)
 class Accepted:
     """What one valid message adds to the hub."""
 
     device_id: str
     readings: list[TelemetryRow] = field(default_factory=list)
-    events: list[EventRow] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     online: bool | None = None
     # Pseudonymous subject (household, person) per device, from personal fields.
     subjects: dict[str, str] = field(default_factory=dict)

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from hub.domain import Event
 from hub.pseudonym import PseudonymKeys
 from ingest.messages import (
     Accepted,
     DeadLetterRow,
-    EventRow,
     Incoming,
     Rejection,
     TelemetryRow,
@@ -43,7 +43,7 @@ class Decoded:
 @dataclass(slots=True)
 class BatchPlan:
     readings: list[TelemetryRow] = field(default_factory=list)
-    events: list[EventRow] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     online: dict[str, bool] = field(default_factory=dict)
     subjects: dict[str, str] = field(default_factory=dict)

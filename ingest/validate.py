@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.catalogue import Catalogue, Kind
+from hub.domain import Event
 from hub.pseudonym import PseudonymKeys
 from hub.timeparse import BadTimestamp, parse_ts
-from ingest.messages import EventRow, Rejection, TelemetryRow
+from ingest.messages import Rejection, TelemetryRow
 
 MAX_READINGS_PER_MESSAGE = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -80,6 +81,11 @@ class Validator:
             return Rejection("too_old", "ts is older than the telemetry retention period")
         return ts
 
+    def _pseudonym(self, key: str, value: object) -> str | Rejection:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            return Rejection("bad_value", f"{key!r} must be a string or integer")
+        return self._keys.pseudonymise(str(value))
+
     def _unknown_key(self, rules: _Rules, key: str) -> Rejection:
         owners = self._catalogue.kinds_with_metric(key)
         if owners:
@@ -125,9 +131,10 @@ class Validator:
                     if key in _RESERVED and values is reading:
                         continue
                     if key in rules.personal:
-                        if not isinstance(value, str | int) or isinstance(value, bool):
-                            return Rejection("bad_value", f"{key!r} must be a string or integer")
-                        subject = self._keys.pseudonymise(str(value))
+                        pseudonym = self._pseudonym(key, value)
+                        if isinstance(pseudonym, Rejection):
+                            return pseudonym
+                        subject = pseudonym
                         continue
                     if key in rules.plain_fields:
                         continue
@@ -151,12 +158,12 @@ class Validator:
 
     def events(
         self, device_id: str, kind: str, payload: object, window: TimeWindow
-    ) -> list[EventRow] | Rejection:
+    ) -> list[Event] | Rejection:
         rules = self._rules[kind]
         items = payload if isinstance(payload, list) else [payload]
         if not items:
             return Rejection("bad_payload", "an empty array carries no events")
-        rows: list[EventRow] = []
+        rows: list[Event] = []
         for item in items:
             if not isinstance(item, dict):
                 return Rejection("bad_payload", "each event must be a JSON object")
@@ -182,9 +189,9 @@ class Validator:
                 if key in _EVENT_RESERVED:
                     continue
                 if key in rules.personal:
-                    if not isinstance(value, str | int) or isinstance(value, bool):
-                        return Rejection("bad_value", f"{key!r} must be a string or integer")
-                    pseudonym = self._keys.pseudonymise(str(value))
+                    pseudonym = self._pseudonym(key, value)
+                    if isinstance(pseudonym, Rejection):
+                        return pseudonym
                     attributes[key] = pseudonym
                     subject = subject or pseudonym
                 elif key in rules.plain_fields or key in rules.bounds:
@@ -197,7 +204,7 @@ class Validator:
                         "unknown_field", f"{key!r} is not a {kind} event field (fields: {allowed})"
                     )
             rows.append(
-                EventRow(
+                Event(
                     ts, device_id, event_type, rules.events[event_type],
                     None if confidence is None else float(confidence), subject, attributes,
                 )
