@@ -26,6 +26,7 @@ run: $(VENV)/.installed-run
 # CITYHUB_TEST_DATABASE_URL, the local server on 127.0.0.1:5432, or the embedded wheel.
 services:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || scripts/install-mosquitto
+	@scripts/install-test-tools
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check hub ingest analytics ops_console devices tests

@@ -17,7 +17,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.db import connect
+from hub.errors import ConfigError
 from hub.settings import load_settings
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -76,10 +77,14 @@ class Layout:
 @dataclass(frozen=True, slots=True)
 class Result:
     layout: Layout
-    points_per_s: float
+    rates: tuple[float, ...]  # data points per second COPYed, one per round
     table_bytes: int
     index_bytes: int
-    query_ms: float
+    query_ms: float  # median
+
+    @property
+    def points_per_s(self) -> float:
+        return statistics.median(self.rates)
 
 
 def _narrow_rows(r: Reading) -> Iterator[Row]:
@@ -144,7 +149,7 @@ def _create(conn: Conn, layout: Layout, days: Sequence[datetime]) -> None:
 def _copy_batches(conn: Conn, layout: Layout, batches: Sequence[Sequence[Row]]) -> float:
     """COPY each batch in its own transaction, as ingest does; return the seconds taken."""
     names = [name for name, _ in layout.columns]
-    types = [kind.split(" NOT NULL")[0] for _, kind in layout.columns]
+    types = [kind.removesuffix(" NOT NULL") for _, kind in layout.columns]  # COPY wants the type
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         layout.ident, sql.SQL(", ").join(map(sql.Identifier, names)))
     started = time.perf_counter()
@@ -187,26 +192,46 @@ def _checkpoint(conn: Conn) -> None:
         conn.execute("CHECKPOINT")
 
 
+def _measure_once(conn: Conn, layout: Layout, days: Sequence[datetime],
+                  batches: Sequence[Sequence[Row]], points: int, sample: Sequence[str]) -> Result:
+    _create(conn, layout, days)
+    try:
+        _checkpoint(conn)
+        seconds = _copy_batches(conn, layout, batches)
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(layout.ident))
+        table_bytes, index_bytes = _sizes(conn, layout)
+        return Result(layout, (points / seconds,), table_bytes, index_bytes,
+                      _query_ms(conn, layout, sample))
+    finally:
+        conn.execute(sql.SQL("DROP TABLE {}").format(layout.ident))
+
+
 def measure(url: str, readings: Sequence[Reading], batch_points: int, queries: int,
-            layouts: Sequence[Layout]) -> list[Result]:
+            layouts: Sequence[Layout], rounds: int) -> list[Result]:
+    """The median of *rounds* runs of each layout (sizes are the same in every run)."""
     days = sorted({datetime.combine(r[0].date(), datetime.min.time(), UTC) for r in readings})
     devices = sorted({r[1] for r in readings})
     sample = random.Random(2).choices(devices, k=queries + 1)
     per_batch = max(1, batch_points // len(METRICS))
-    results: list[Result] = []
+    points = len(readings) * len(METRICS)
+    batches = {layout.table: [[row for r in readings[i:i + per_batch] for row in layout.rows(r)]
+                              for i in range(0, len(readings), per_batch)]
+               for layout in layouts}
+    runs: dict[str, list[Result]] = {layout.table: [] for layout in layouts}
     with connect(url, autocommit=True, application_name="cityhub-bench") as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
-        for layout in layouts:
-            _create(conn, layout, days)
-            batches = [[row for r in readings[i:i + per_batch] for row in layout.rows(r)]
-                       for i in range(0, len(readings), per_batch)]
-            _checkpoint(conn)
-            seconds = _copy_batches(conn, layout, batches)
-            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(layout.ident))
-            table_bytes, index_bytes = _sizes(conn, layout)
-            results.append(Result(layout, len(readings) * len(METRICS) / seconds,
-                                  table_bytes, index_bytes, _query_ms(conn, layout, sample)))
-    return results
+        # Rounds interleave the layouts, so a machine that speeds up or slows down during
+        # the run affects them alike.
+        for _ in range(rounds):
+            for layout in layouts:
+                runs[layout.table].append(
+                    _measure_once(conn, layout, days, batches[layout.table], points, sample))
+    return [
+        replace(runs[layout.table][0],
+                rates=tuple(r.rates[0] for r in runs[layout.table]),
+                query_ms=statistics.median(r.query_ms for r in runs[layout.table]))
+        for layout in layouts
+    ]
 
 
 def _database_url(server: str, name: str) -> str:
@@ -215,8 +240,12 @@ def _database_url(server: str, name: str) -> str:
     return make_conninfo("", **params)
 
 
+def _rate(r: Result) -> str:
+    return f"{r.points_per_s:,.0f} ({min(r.rates):,.0f}–{max(r.rates):,.0f})"
+
+
 def render_section(results: Sequence[Result], points: int, devices: int, batch_points: int,
-                   queries: int, server_version: str) -> str:
+                   queries: int, rounds: int, server_version: str) -> str:
     """The markdown of the "Storage layout" section for these results."""
     lines = [
         HEADING, "",
@@ -226,8 +255,10 @@ def render_section(results: Sequence[Result], points: int, devices: int, batch_p
         f"minute per device) are COPYed in binary into each layout in batches of {batch_points} "
         "data points, one transaction each, as ingest writes. Every layout is partitioned by day "
         "with its unique key and a BRIN index on `ts`; sizes are heap plus indexes after VACUUM. "
-        "The query is one device, one metric, one day, 1-minute averages via `date_bin`: median "
-        f"of {queries} runs on a warm cache.", "",
+        "The query is one device, one metric, one day, 1-minute averages via `date_bin`, on a "
+        f"warm cache. Each layout ran {rounds} times, interleaved: the COPY rate is the median "
+        "(lowest–highest); the query time is the median over the rounds of the median of "
+        f"{queries} runs.", "",
         "| layout | new kind without a migration | data points/s | bytes per data point "
         "(table + index) | total size | query (ms) |",
         "|---|---|---:|---:|---:|---:|",
@@ -236,7 +267,7 @@ def render_section(results: Sequence[Result], points: int, devices: int, batch_p
         total = r.table_bytes + r.index_bytes
         lines.append(
             f"| {r.layout.title} | {'yes' if r.layout.new_kind_without_migration else 'no'} "
-            f"| {r.points_per_s:,.0f} | {total / points:.1f} ({r.table_bytes / points:.1f} + "
+            f"| {_rate(r)} | {total / points:.1f} ({r.table_bytes / points:.1f} + "
             f"{r.index_bytes / points:.1f}) | {total / 2**20:.1f} MiB | {r.query_ms:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -259,17 +290,19 @@ def _print(results: Sequence[Result], points: int) -> None:
     for r in results:
         total = r.table_bytes + r.index_bytes
         table.add_row(r.layout.table, "yes" if r.layout.new_kind_without_migration else "no",
-                      f"{r.points_per_s:,.0f}", f"{total / points:.1f}",
+                      _rate(r), f"{total / points:.1f}",
                       f"{total / 2**20:.1f} MiB", f"{r.query_ms:.2f}")
     Console(highlight=False).print(table)
 
 
 def bench_storage(
-    readings: Annotated[int, typer.Option(min=8, help="Data points per layout (8 per reading).")]
+    readings: Annotated[int, typer.Option(
+        min=8, help="Data points written into each layout (an air-quality reading holds 8).")]
     = 1_000_000,
     devices: Annotated[int, typer.Option(min=1, help="Air-quality stations sending them.")] = 50,
     batch: Annotated[int, typer.Option(min=8, help="Data points per COPY transaction.")] = 2000,
     queries: Annotated[int, typer.Option(min=1, help="Timed runs of the typical query.")] = 50,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each layout; medians are shown.")] = 3,
     wide_columns: Annotated[bool, typer.Option(
         help="Also measure a column per metric (needs a migration per kind).")] = True,
     doc: Annotated[Path, typer.Option(help="Markdown file whose Storage layout section to replace.")]
@@ -285,15 +318,21 @@ def bench_storage(
     with connect(server, autocommit=True, application_name="cityhub-bench") as admin:
         row = admin.execute("SHOW server_version").fetchone()
         version = str(row[0]).split()[0] if row else "unknown"
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
-            results = measure(_database_url(server, name), data, batch, queries, layouts)
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ConfigError(
+                "The bench works in a throw-away database, and the user of CITYHUB_DATABASE_URL "
+                "may not create one; give a user with CREATEDB (e.g. postgres)."
+            ) from exc
+        try:
+            results = measure(_database_url(server, name), data, batch, queries, layouts, rounds)
         finally:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
     _print(results, points)
     if write:
-        section = render_section(results, points, devices, batch, queries, version)
+        section = render_section(results, points, devices, batch, queries, rounds, version)
         doc.parent.mkdir(parents=True, exist_ok=True)
         # Re-read just before writing: other benchmarks own other sections of the same file.
         current = doc.read_text(encoding="utf-8") if doc.exists() else ""

@@ -96,8 +96,10 @@ def detect_profile(conn: psycopg.Connection[tuple[object, ...]], requested: str)
                 f"{requested!r}. Migrate a new database instead."
             )
         return recorded
+    # Installed is not enough: the library must also be preloaded by the server.
     has_timescale = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') "
+        "AND current_setting('shared_preload_libraries') LIKE '%%timescaledb%%'"
     ).fetchone()
     if requested == "auto":
         return "timescale" if has_timescale and has_timescale[0] else "plain"

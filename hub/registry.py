@@ -28,7 +28,13 @@ class NewDevice:
     token: str
 
 
+# Topic levels and broker accounts that a device must not be able to claim.
+RESERVED_IDS = frozenset({"gateway", "cityhub-ingest"})
+
+
 def validate_device_id(device_id: str) -> str:
+    if device_id.lower() in RESERVED_IDS:
+        raise InvalidInput(f"Device id {device_id!r} is reserved; choose another.")
     if _DEVICE_ID.fullmatch(device_id):
         return device_id
     if not device_id:

@@ -4,6 +4,16 @@
 -- time_bucket appears only here: continuous aggregates require it.
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 
+-- Unique keys and ON CONFLICT DO NOTHING on compressed chunks (redelivered late
+-- readings) need TimescaleDB 2.11 or newer; older versions must not be used.
+DO $$
+BEGIN
+    IF (SELECT (regexp_match(extversion, '^(\d+)\.(\d+)'))::int[] FROM pg_extension
+        WHERE extname = 'timescaledb') < ARRAY[2, 11] THEN
+        RAISE EXCEPTION 'cityhub needs TimescaleDB 2.11 or newer';
+    END IF;
+END $$;
+
 CREATE TABLE hub.telemetry (
     ts         timestamptz NOT NULL,
     device_id  text NOT NULL,
@@ -49,8 +59,11 @@ WITH NO DATA;
 -- Real-time aggregation (the default before 2.13, explicit here) joins the
 -- not-yet-materialised tail, so the last minutes are never missing.
 ALTER MATERIALIZED VIEW hub.telemetry_1m SET (timescaledb.materialized_only = false);
+-- Ingest accepts late readings back to the 90-day raw retention; the refresh window
+-- reaches just inside it so late data updates its buckets. Refreshes only touch
+-- invalidated ranges, so the wide window costs nothing while no late data arrives.
 SELECT add_continuous_aggregate_policy('hub.telemetry_1m',
-    start_offset => INTERVAL '1 day', end_offset => INTERVAL '1 minute',
+    start_offset => INTERVAL '89 days', end_offset => INTERVAL '1 minute',
     schedule_interval => INTERVAL '1 minute');
 SELECT add_retention_policy('hub.telemetry_1m', INTERVAL '730 days');
 

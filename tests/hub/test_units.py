@@ -116,7 +116,7 @@ def test_a_broken_key_file_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("bad", "message"), [
     ("a/b", "wildcards or separators"), ("a+b", "wildcards"), ("a#", "wildcards"),
     ("a b", "whitespace"), ("a\tb", "whitespace"), ("a\x00b", "control"), ("", "empty"),
-    ("-lead", "start with a letter"),
+    ("-lead", "start with a letter"), ("gateway", "reserved"), ("cityhub-ingest", "reserved"),
 ])
 def test_device_ids_that_would_break_topics_are_refused(bad: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
