@@ -1,8 +1,73 @@
-"""`cityhub bench ingest` (being written)."""
+"""`cityhub bench ingest`: ingest's throughput, latency and CPU per message, against a
+naive consumer, on this machine."""
 
 from __future__ import annotations
 
+import shlex
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
-def bench_ingest() -> None:
+import typer
+
+from hub.cli.common import console
+from ingest.bench import report
+from ingest.bench.config import BenchConfig
+from ingest.bench.database import ADMIN_URL
+from ingest.bench.runner import run_bench
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so brokers, processes and the database are removed."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def bench_ingest(
+    devices: Annotated[int, typer.Option(min=1, help="Devices publishing (behind gateways with "
+                                                     "--gateway-batch).")] = 1000,
+    rate: Annotated[float, typer.Option(min=0.001, help="Messages per second, all together.")]
+    = 15_000.0,
+    duration: Annotated[float, typer.Option(min=0.1, help="Seconds of publishing.")] = 20.0,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Messages per commit.")] = 2000,
+    readings_per_message: Annotated[int, typer.Option(
+        min=1, max=10_000, help="Readings in each device message (an array when above 1).")] = 1,
+    gateway_batch: Annotated[int, typer.Option(
+        min=0, max=10_000, help="Publish from gateways, each message holding this many readings "
+                                "(one for each device behind it); 0 = devices publish.")] = 0,
+    window: Annotated[int, typer.Option(min=1, max=65_000,
+                                        help="Unacknowledged messages the publisher allows.")] = 2000,
+    naive: Annotated[bool, typer.Option(help="Also measure the naive consumer.")] = True,
+    database_url: Annotated[str | None, typer.Option(
+        help="Use this database (its bench rows are removed after) instead of a throw-away one.",
+    )] = None,
+    admin_url: Annotated[str, typer.Option(
+        help="Server on which to create the throw-away database.")] = ADMIN_URL,
+    docs: Annotated[Path, typer.Option(help="Write the figures into this file's Ingest section.")]
+    = Path("docs/benchmarks.md"),
+    write_docs: Annotated[bool, typer.Option(help="Update the --docs file.")] = True,
+) -> None:
     """Measure ingest throughput, latency and CPU per message."""
-    raise SystemExit("not yet")
+    config = BenchConfig(devices, rate, duration, batch, readings_per_message, gateway_batch,
+                         window, naive)
+    config.check()
+    command = shlex.join(["cityhub", *sys.argv[1:]])
+    console.print(f"{config.title}: {config.messages:,} messages at {rate:,.0f}/s from "
+                  f"{devices:,} devices")
+    with _terminate_as_interrupt():
+        result = run_bench(config, database_url, admin_url)
+    console.print(report.table(result))
+    if write_docs:
+        report.write_docs(docs, result, command)
+        console.print(f"figures written to {docs}")

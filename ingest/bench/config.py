@@ -1,0 +1,50 @@
+"""What one `cityhub bench ingest` run is asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    devices: int
+    rate: float  # messages per second
+    duration: float  # seconds of publishing
+    batch: int  # messages per commit, for both consumers
+    readings_per_message: int = 1
+    gateway_batch: int = 0  # readings per gateway message; 0 means devices publish themselves
+    window: int = 2000  # unacknowledged messages the publisher allows
+    naive: bool = True
+
+    @property
+    def messages(self) -> int:
+        return int(self.rate * self.duration)
+
+    @property
+    def readings(self) -> int:
+        """Readings in each message."""
+        return self.gateway_batch or self.readings_per_message
+
+    @property
+    def title(self) -> str:
+        if self.gateway_batch:
+            return f"Gateway messages, {self.gateway_batch} readings each"
+        if self.readings_per_message > 1:
+            return f"Device messages, {self.readings_per_message} readings each"
+        return "Device messages, 1 reading each"
+
+    def check(self) -> None:
+        if self.messages < 1:
+            raise InvalidInput("--rate times --duration must be at least one message.")
+        if self.gateway_batch and self.readings_per_message > 1:
+            raise InvalidInput(
+                "Give --gateway-batch or --readings-per-message, not both: a gateway message "
+                "carries one reading for each of the --gateway-batch devices behind it."
+            )
+        if self.gateway_batch and self.devices % self.gateway_batch:
+            raise InvalidInput(
+                f"--devices ({self.devices}) must be a multiple of --gateway-batch "
+                f"({self.gateway_batch}): each gateway speaks for that many devices."
+            )

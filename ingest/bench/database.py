@@ -1,0 +1,108 @@
+"""The bench's database: a throw-away one on a local server unless one is given."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from hub.catalogue import load_catalogue
+from hub.db import connect, connection, table
+from hub.migrate import migrate
+from ingest.bench.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+NAIVE_TABLE = sql.Identifier("bench_naive")
+# Counting millions of rows at the end may take a while, but not forever.
+_COUNT_TIMEOUT = "300s"
+
+
+@dataclass(frozen=True, slots=True)
+class RowCount:
+    rows: int
+    distinct: int  # distinct (device, metric, ts); rows beyond it are duplicates
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextmanager
+def throwaway_database(admin_url: str) -> Iterator[str]:
+    """A new, migrated database on *admin_url*'s server, dropped on the way out."""
+    name = f"cityhub_bench_{secrets.token_hex(4)}"
+    with connect(admin_url, autocommit=True, application_name="cityhub-bench") as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    log.info("created database %s", name)
+    try:
+        url = with_database(admin_url, name)
+        migrate(url, load_catalogue())
+        yield url
+    finally:
+        with connect(admin_url, autocommit=True, application_name="cityhub-bench") as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+        log.info("dropped database %s", name)
+
+
+def forget_fleet(url: str, fleet: Fleet) -> None:
+    """Remove a run's devices, rows and naive table from a database the bench did not make."""
+    pattern = f"{fleet.tag}-%"
+    with connection(url, application_name="cityhub-bench") as conn:
+        for name, column in (("telemetry", "device_id"), ("telemetry_1m", "device_id"),
+                             ("dead_letters", "device_id")):
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {} LIKE %s").format(
+                table(name), sql.Identifier(column)), (pattern,))
+        conn.execute("DELETE FROM hub.devices WHERE id LIKE %s AND gateway_id IS NOT NULL",
+                     (pattern,))
+        conn.execute("DELETE FROM hub.devices WHERE id LIKE %s", (pattern,))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(NAIVE_TABLE))
+
+
+def count_readings(url: str, target: sql.Composable, fleet: Fleet, *, distinct: bool) -> RowCount:
+    """Rows of *fleet* in *target*; distinct ones counted only when asked (a primary key
+    makes them equal)."""
+    what = sql.SQL("count(DISTINCT (device_id, metric, ts))" if distinct else "count(*)")
+    query = sql.SQL("SELECT count(*), {} FROM {} WHERE device_id LIKE %s").format(what, target)
+    with connection(url, application_name="cityhub-bench") as conn:
+        conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
+            sql.Literal(_COUNT_TIMEOUT)))
+        row = conn.execute(query, (fleet.reading_devices,)).fetchone()
+    assert row is not None
+    return RowCount(int(str(row[0])), int(str(row[1])))
+
+
+def backend_pid(url: str, application_name: str) -> int | None:
+    """The server process serving *application_name* in this database, if there is one."""
+    with connection(url, application_name="cityhub-bench") as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s ORDER BY backend_start LIMIT 1",
+            (application_name,),
+        ).fetchone()
+    return None if row is None else int(str(row[0]))
+
+
+def server_version(url: str) -> str:
+    with connection(url, application_name="cityhub-bench") as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return "" if row is None else str(row[0]).split(" ", 1)[0]
+
+
+def settle(url: str) -> None:
+    """Start a trial on a quiet server: no rows of the last trial left for autovacuum,
+    no dirty pages of it left for the checkpointer."""
+    with connect(url, autocommit=True, application_name="cityhub-bench") as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(NAIVE_TABLE))
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            log.info("not allowed to CHECKPOINT; the trial may pay for earlier writes")
