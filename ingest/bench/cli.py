@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,11 @@ from ingest.bench import report
 from ingest.bench.config import BenchConfig
 from ingest.bench.database import ADMIN_URL
 from ingest.bench.runner import run_bench
+
+
+class MqttProtocol(StrEnum):
+    v5 = "5"
+    v311 = "3.1.1"
 
 
 @contextmanager
@@ -49,6 +55,8 @@ def bench_ingest(
     window: Annotated[int, typer.Option(min=1, max=65_000,
                                         help="Unacknowledged messages the publisher allows.")] = 2000,
     naive: Annotated[bool, typer.Option(help="Also measure the naive consumer.")] = True,
+    mqtt_protocol: Annotated[MqttProtocol, typer.Option(
+        help="The MQTT version ingest speaks (CITYHUB_MQTT_PROTOCOL).")] = MqttProtocol.v5,
     database_url: Annotated[str | None, typer.Option(
         help="Use this database (its bench rows are removed after) instead of a throw-away one.",
     )] = None,
@@ -60,11 +68,10 @@ def bench_ingest(
 ) -> None:
     """Measure ingest throughput, latency and CPU per message."""
     config = BenchConfig(devices, rate, duration, batch, readings_per_message, gateway_batch,
-                         window, naive)
+                         window, naive, mqtt_protocol.value)
     config.check()
     command = shlex.join(["cityhub", *sys.argv[1:]])
-    console.print(f"{config.title}: {config.messages:,} messages at {rate:,.0f}/s from "
-                  f"{devices:,} devices")
+    console.print(f"{config.title}: {config.messages:,} messages from {devices:,} devices")
     with _terminate_as_interrupt():
         result = run_bench(config, database_url, admin_url)
     console.print(report.table(result))

@@ -17,6 +17,7 @@ class BenchConfig:
     gateway_batch: int = 0  # readings per gateway message; 0 means devices publish themselves
     window: int = 2000  # unacknowledged messages the publisher allows
     naive: bool = True
+    mqtt_protocol: str = "5"  # ingest's CITYHUB_MQTT_PROTOCOL
 
     @property
     def messages(self) -> int:
@@ -29,11 +30,15 @@ class BenchConfig:
 
     @property
     def title(self) -> str:
+        """Names the kind of load; runs of the same kind replace each other's figures."""
         if self.gateway_batch:
-            return f"Gateway messages, {self.gateway_batch} readings each"
-        if self.readings_per_message > 1:
-            return f"Device messages, {self.readings_per_message} readings each"
-        return "Device messages, 1 reading each"
+            kind = f"Gateway messages of {self.gateway_batch} readings"
+        elif self.readings_per_message > 1:
+            kind = f"Device messages of {self.readings_per_message} readings"
+        else:
+            kind = "Device messages of 1 reading"
+        protocol = "" if self.mqtt_protocol == "5" else f", ingest on MQTT {self.mqtt_protocol}"
+        return f"{kind}, {self.rate:,.0f} msg/s offered{protocol}"
 
     def check(self) -> None:
         if self.messages < 1:

@@ -17,10 +17,10 @@ from psycopg import sql
 
 from hub.db import table
 from hub.embedded import free_port
-from ingest.bench.database import NAIVE_TABLE
 from ingest.bench.errors import BenchError
 from ingest.bench.histogram import Histogram
 from ingest.bench.naive import APPLICATION_NAME as NAIVE_APPLICATION_NAME
+from ingest.bench.naive import TABLE as NAIVE_TABLE
 from ingest.bench.naive import NaiveProgress
 from ingest.bench.processes import Child, LineFollower
 from ingest.bench.promtext import scrape
@@ -63,12 +63,13 @@ class IngestConsumer:
     unique_rows = True
 
     def __init__(self, directory: Path, database_url: str, broker_url: str, key_file: Path,
-                 batch: int) -> None:
+                 batch: int, mqtt_protocol: str) -> None:
         metrics_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
         env.update({
             "CITYHUB_DATABASE_URL": database_url,
             "CITYHUB_MQTT_URL": broker_url,
+            "CITYHUB_MQTT_PROTOCOL": mqtt_protocol,
             "CITYHUB_DEMO": "1",
             "CITYHUB_PSEUDONYM_KEY_FILE": str(key_file),
             "CITYHUB_STATE_DIR": str(directory),

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -16,11 +17,11 @@ from hub.catalogue import load_catalogue
 from hub.db import connect, connection, table
 from hub.migrate import migrate
 from ingest.bench.fleet import Fleet
+from ingest.bench.naive import TABLE as NAIVE_TABLE
 
 log = logging.getLogger(__name__)
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-NAIVE_TABLE = sql.Identifier("bench_naive")
 # Counting millions of rows at the end may take a while, but not forever.
 _COUNT_TIMEOUT = "300s"
 
@@ -77,7 +78,7 @@ def count_readings(url: str, target: sql.Composable, fleet: Fleet, *, distinct: 
             sql.Literal(_COUNT_TIMEOUT)))
         row = conn.execute(query, (fleet.reading_devices,)).fetchone()
     assert row is not None
-    return RowCount(int(str(row[0])), int(str(row[1])))
+    return RowCount(cast(int, row[0]), cast(int, row[1]))
 
 
 def backend_pid(url: str, application_name: str) -> int | None:
@@ -88,7 +89,7 @@ def backend_pid(url: str, application_name: str) -> int | None:
             "AND application_name = %s ORDER BY backend_start LIMIT 1",
             (application_name,),
         ).fetchone()
-    return None if row is None else int(str(row[0]))
+    return None if row is None else cast(int, row[0])
 
 
 def server_version(url: str) -> str:

@@ -27,8 +27,8 @@ class Histogram:
         """Observations made since *earlier* (same bounds)."""
         if earlier.bounds != self.bounds:
             raise ValueError("Only histograms with the same buckets can be subtracted.")
-        return Histogram(self.bounds, tuple(a - b for a, b in zip(self.cumulative, earlier.cumulative,
-                                                                  strict=True)))
+        pairs = zip(self.cumulative, earlier.cumulative, strict=True)
+        return Histogram(self.bounds, tuple(now - then for now, then in pairs))
 
     def quantile(self, q: float) -> float | None:
         """Linear interpolation inside the bucket holding rank q, as PromQL's

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,7 +119,7 @@ class _Consumer:
         return NaiveProgress(ready, self.received, self.stored, self.readings, self.committed_at,
                              tuple(itertools.accumulate(self._lag)))
 
-    def run(self, stop: threading.Event, emit: Any) -> None:
+    def run(self, stop: threading.Event, emit: Callable[[NaiveProgress], None]) -> None:
         flushed = time.monotonic()
         while True:
             stopping = stop.wait(_POLL_S)

@@ -58,7 +58,8 @@ def run_bench(config: BenchConfig, database_url: str | None, admin_url: str) -> 
             naive = run_trial(start_naive, config, fleet, url, work / "naive")
 
         def start_ingest(broker: ThrowawayBroker) -> IngestConsumer:
-            return IngestConsumer(work / "ingest", url, broker.url, key_file, config.batch)
+            return IngestConsumer(work / "ingest", url, broker.url, key_file, config.batch,
+                                  config.mqtt_protocol)
 
         settle(url)
         ingest = run_trial(start_ingest, config, fleet, url, work / "ingest")

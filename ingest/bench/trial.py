@@ -43,7 +43,7 @@ class Trial:
     received: int  # deliveries the consumer counted
     stored: int  # messages it committed
     rejected: int
-    expected_rows: int
+    readings_per_message: int
     rows: RowCount
     first_publish: float  # epoch seconds
     last_publish: float
@@ -80,8 +80,17 @@ class Trial:
         return None if value is None else min(value, self.elapsed)
 
     @property
+    def expected_rows(self) -> int:
+        return self.published * self.readings_per_message
+
+    @property
     def lost_rows(self) -> int:
         return max(0, self.expected_rows - self.rows.distinct)
+
+    @property
+    def lost_messages(self) -> int:
+        # A batch commits whole messages, so missing readings come in whole messages.
+        return math.ceil(self.lost_rows / self.readings_per_message)
 
     @property
     def duplicates(self) -> int:
@@ -92,6 +101,10 @@ class Trial:
         """Microseconds of *role*'s CPU per stored message."""
         seconds = self.cpu.get(role)
         return None if seconds is None or not self.stored else seconds * 1e6 / self.stored
+
+    def cpu_per_reading(self, role: str) -> float | None:
+        per_message = self.cpu_per_message(role)
+        return None if per_message is None else per_message / self.readings_per_message
 
 
 def _progress() -> Progress:
@@ -218,11 +231,8 @@ def run_trial(
     return Trial(
         consumer=consumer.name, published=report.acked, unacked=report.sent - report.acked,
         received=end.received - base.received, stored=end.stored - base.stored,
-        rejected=end.rejected - base.rejected, expected_rows=report.acked * config.readings,
+        rejected=end.rejected - base.rejected, readings_per_message=config.readings,
         rows=rows, first_publish=report.first_publish, last_publish=report.last_publish,
         last_commit=end.committed_at, lag=end.lag.minus(base.lag), cpu=cpu,
     )
 
-
-def lost_messages(trial: Trial, readings_per_message: int) -> int:
-    return math.ceil(trial.lost_rows / readings_per_message)
