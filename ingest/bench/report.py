@@ -154,6 +154,11 @@ def _split(text: str, marker: str) -> tuple[str, list[tuple[str, str]]]:
     return "".join(head), [(title, "".join(body)) for title, body in parts]
 
 
+def _join(marker: str, parts: list[tuple[str, str]]) -> str:
+    # One blank line around every heading, whatever the parts brought along.
+    return "".join(f"{marker}{title}\n\n{body.strip(chr(10))}\n\n" for title, body in parts)
+
+
 def update_document(text: str, subsection: str, body: str) -> str:
     """*text* with its "## Ingest" section rewritten: the introduction anew, the
     subsection titled *subsection* replaced (or added), other subsections and all
@@ -164,17 +169,17 @@ def update_document(text: str, subsection: str, body: str) -> str:
     head, sections = _split(text, "## ")
     old = next((b for t, b in sections if t == SECTION), "")
     _intro, subsections = _split(old, "### ")
-    kept = [(t, b) for t, b in subsections if t != subsection]
-    index = next((i for i, (t, _b) in enumerate(subsections) if t == subsection), len(kept))
-    kept.insert(index, (subsection, "\n" + body + "\n"))
-    new = "\n" + INTRO + "\n" + "".join(f"### {t}\n{b}" for t, b in kept)
-    if any(t == SECTION for t, _b in sections):
+    titles = [t for t, _b in subsections]
+    if subsection in titles:
+        subsections[titles.index(subsection)] = (subsection, body)
+    else:
+        subsections.append((subsection, body))
+    new = INTRO + "\n" + _join("### ", subsections)
+    if SECTION in (t for t, _b in sections):
         sections = [(t, new if t == SECTION else b) for t, b in sections]
     else:
         sections.append((SECTION, new))
-    out = head if head.endswith("\n\n") or not head else head.rstrip("\n") + "\n\n"
-    out += "".join(f"## {t}\n{b.rstrip()}\n\n" for t, b in sections)
-    return out.rstrip("\n") + "\n"
+    return (head.strip("\n") + "\n\n" + _join("## ", sections)).rstrip("\n") + "\n"
 
 
 def write_docs(path: Path, result: BenchResult, command: str) -> None:
