@@ -13,7 +13,6 @@ import contextlib
 import os
 import platform
 import random
-import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,13 +24,12 @@ from typing import Annotated
 import psycopg
 import typer
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.table import Table
 
 from hub.db import connect
-from hub.errors import ConfigError
+from hub.scratch import scratch_database
 from hub.settings import load_settings
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -234,12 +232,6 @@ def measure(url: str, readings: Sequence[Reading], batch_points: int, queries: i
     ]
 
 
-def _database_url(server: str, name: str) -> str:
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    return make_conninfo("", **params)
-
-
 def _rate(r: Result) -> str:
     return f"{r.points_per_s:,.0f} ({min(r.rates):,.0f}–{max(r.rates):,.0f})"
 
@@ -311,25 +303,14 @@ def bench_storage(
 ) -> None:
     """Compare the telemetry table layouts: COPY rate, size on disk, a typical query."""
     server = load_settings().database_url or DEFAULT_SERVER
-    name = f"cityhub_bench_{secrets.token_hex(4)}"
     layouts = [layout for layout in LAYOUTS if wide_columns or layout.new_kind_without_migration]
     data = make_readings(-(-readings // len(METRICS)), devices)
     points = len(data) * len(METRICS)
     with connect(server, autocommit=True, application_name="cityhub-bench") as admin:
         row = admin.execute("SHOW server_version").fetchone()
         version = str(row[0]).split()[0] if row else "unknown"
-        try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise ConfigError(
-                "The bench works in a throw-away database, and the user of CITYHUB_DATABASE_URL "
-                "may not create one; give a user with CREATEDB (e.g. postgres)."
-            ) from exc
-        try:
-            results = measure(_database_url(server, name), data, batch, queries, layouts, rounds)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+    with scratch_database(server, "cityhub_bench") as url:
+        results = measure(url, data, batch, queries, layouts, rounds)
     _print(results, points)
     if write:
         section = render_section(results, points, devices, batch, queries, rounds, version)

@@ -7,17 +7,15 @@ The server is CITYHUB_TEST_DATABASE_URL (an admin URL), else the local server on
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from hub.catalogue import Catalogue, load_catalogue
 from hub.embedded import EmbeddedPostgres
-from hub.migrate import migrate
+from hub.scratch import scratch_database
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -48,11 +46,6 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def with_database(admin_url: str, name: str) -> str:
-    base = admin_url.rsplit("/", 1)[0]
-    return f"{base}/{name}"
-
-
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
     return load_catalogue()
@@ -60,16 +53,8 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture(scope="session")
 def database_url(pg_admin_url: str, catalogue: Catalogue) -> Iterator[str]:
-    name = f"cityhub_test_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(pg_admin_url, name)
-    migrate(url, catalogue)
-    try:
+    with scratch_database(pg_admin_url, f"cityhub_test_{os.getpid()}", catalogue) as url:
         yield url
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
 from hub.catalogue import load_catalogue
 from hub.db import connect, connection, table
-from hub.migrate import migrate
+from hub.scratch import scratch_database
 from ingest.bench.fleet import Fleet
 from ingest.bench.naive import TABLE as NAIVE_TABLE
 
@@ -32,26 +30,11 @@ class RowCount:
     distinct: int  # distinct (device, metric, ts); rows beyond it are duplicates
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 @contextmanager
 def throwaway_database(admin_url: str) -> Iterator[str]:
     """A new, migrated database on *admin_url*'s server, dropped on the way out."""
-    name = f"cityhub_bench_{secrets.token_hex(4)}"
-    with connect(admin_url, autocommit=True, application_name="cityhub-bench") as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    log.info("created database %s", name)
-    try:
-        url = with_database(admin_url, name)
-        migrate(url, load_catalogue())
+    with scratch_database(admin_url, "cityhub_bench", load_catalogue()) as url:
         yield url
-    finally:
-        with connect(admin_url, autocommit=True, application_name="cityhub-bench") as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-        log.info("dropped database %s", name)
 
 
 def forget_fleet(url: str, fleet: Fleet) -> None:
