@@ -19,6 +19,7 @@ from hub.db import connect, table
 from hub.errors import DatabaseUnavailable
 from ingest.errors import StoreError
 from ingest.messages import DeadLetterRow
+from ingest.notify import notifications
 from ingest.pipeline import BatchPlan
 from ingest.validate import DeviceInfo
 
@@ -142,7 +143,18 @@ class Store:
                 "AS u(id, subject) WHERE d.id = u.id AND d.subject IS DISTINCT FROM u.subject",
                 (list(plan.subjects), list(plan.subjects.values())),
             )
+        self._notify(conn, plan)
         return self._last_seen(conn, plan.seen)
+
+    def _notify(self, conn: Conn, plan: BatchPlan) -> None:
+        # Sent inside the transaction: PostgreSQL delivers them only if it commits.
+        notes = notifications(plan.readings, [(e.ts, e.device_id) for e in plan.events], plan.online)
+        if notes:
+            conn.execute(
+                "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY "
+                "AS u(c, p, n) ORDER BY n",
+                ([c for c, _ in notes], [p for _, p in notes]),
+            )
 
     def _last_seen(self, conn: Conn, seen: dict[str, float]) -> dict[str, float]:
         every = LAST_SEEN_EVERY.total_seconds()

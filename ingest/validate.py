@@ -16,6 +16,7 @@ from hub.catalogue import Catalogue, Kind
 from hub.domain import Event
 from hub.pseudonym import PseudonymKeys
 from hub.timeparse import BadTimestamp, parse_ts
+from ingest import fiware
 from ingest.messages import Rejection, TelemetryRow
 
 MAX_READINGS_PER_MESSAGE = 10_000
@@ -116,6 +117,11 @@ class Validator:
         for reading in readings:
             if not isinstance(reading, dict):
                 return Rejection("bad_payload", "each reading must be a JSON object")
+            if "type" in reading and fiware.is_entity(reading):
+                converted = fiware.to_reading(reading)
+                if isinstance(converted, Rejection):
+                    return converted
+                reading = converted
             ts = self._ts(reading, window)
             if isinstance(ts, Rejection):
                 return ts

@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
+def wait_for(check: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition") -> T:
     """Poll *check* until it returns something truthy; fail after *timeout* seconds."""
     deadline = time.monotonic() + timeout
     while True:
