@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -26,6 +27,7 @@ PROFILES = ("plain", "timescale")
 _NAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<profile>plain|timescale))?\.sql")
 # One migrator at a time per database, whoever starts first.
 _LOCK_KEY = 0x6369_7479_6875_62  # "cityhub"
+_ROLE_RACE_ATTEMPTS = 5
 
 _LEDGER = sql.SQL("""
 CREATE SCHEMA IF NOT EXISTS hub;
@@ -126,6 +128,29 @@ def sync_catalogue(conn: psycopg.Connection[tuple[object, ...]], catalogue: Cata
         )
 
 
+def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration, profile: str) -> None:
+    for attempt in range(_ROLE_RACE_ATTEMPTS):
+        try:
+            with conn.transaction():
+                # Migration files are static SQL shipped with cityhub, never user input.
+                conn.execute(sql.SQL(migration.text))
+                conn.execute(
+                    "INSERT INTO hub.schema_migrations (version, name, profile, checksum) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (migration.version, migration.name, profile, migration.checksum),
+                )
+            return
+        except psycopg.errors.InternalError_ as exc:
+            # Roles and their grants are shared by every database of the server, and our
+            # advisory lock is per database: two databases migrated at once (parallel test
+            # runs, several hubs on one server) can collide on them. Trying again is safe.
+            if "concurrently updated" not in str(exc) or attempt + 1 == _ROLE_RACE_ATTEMPTS:
+                raise MigrationError(f"Migration {migration.version}_{migration.name} failed: {exc}") from exc
+            time.sleep(0.1 * (attempt + 1))
+        except psycopg.Error as exc:
+            raise MigrationError(f"Migration {migration.version}_{migration.name} failed: {exc}") from exc
+
+
 def migrate(url: str, catalogue: Catalogue, requested_profile: str = "auto") -> list[str]:
     """Apply pending migrations; return the versions applied (empty when up to date)."""
     done: list[str] = []
@@ -147,19 +172,7 @@ def migrate(url: str, catalogue: Catalogue, requested_profile: str = "auto") -> 
                         "was applied; add a new migration instead of editing an applied one."
                     )
                 continue
-            try:
-                with conn.transaction():
-                    # Migration files are static SQL shipped with cityhub, never user input.
-                    conn.execute(sql.SQL(migration.text))
-                    conn.execute(
-                        "INSERT INTO hub.schema_migrations (version, name, profile, checksum) "
-                        "VALUES (%s, %s, %s, %s)",
-                        (migration.version, migration.name, profile, migration.checksum),
-                    )
-            except psycopg.Error as exc:
-                raise MigrationError(
-                    f"Migration {migration.version}_{migration.name} failed: {exc}"
-                ) from exc
+            _apply(conn, migration, profile)
             done.append(migration.version)
         sync_catalogue(conn, catalogue)
         conn.execute("SELECT hub.maintain()")

@@ -52,9 +52,9 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
     consumer = MqttConsumer(
         target, inbox,
         client_id=settings.ingest_client_id,
-        # Shared subscriptions are an MQTT 5 feature (Mosquitto accepts them on 3.1.1 too,
-        # but brokers such as amqtt do not), so a 3.1.1 consumer subscribes directly.
-        shared_group=settings.ingest_shared_group if v5 else "",
+        # Shared subscriptions are an MQTT 5 feature that Mosquitto and EMQX also honour
+        # for 3.1.1 clients, so several ingest processes share the stream on either.
+        shared_group=settings.ingest_shared_group,
         receive_maximum=receive_maximum,
         protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
     )

@@ -130,6 +130,11 @@ class Validator:
                 values = reading
             elif not isinstance(values, dict):
                 return Rejection("bad_payload", "'values' must be a JSON object of metrics")
+            elif len(reading) > 2 or "ts" not in reading:
+                # Ignoring them would silently drop data, a personal field among it.
+                return Rejection(
+                    "bad_payload", "with 'values', put every metric and field inside 'values'"
+                )
             count = len(rows)
             for key, value in values.items():
                 limits = bounds.get(key)

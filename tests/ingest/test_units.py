@@ -76,6 +76,7 @@ def test_a_reading_becomes_one_row_per_metric() -> None:
     ([], "bad_payload"),
     ([{"ts": MS, "pm10": 1}, 7], "bad_payload"),
     ({"ts": MS, "values": [1]}, "bad_payload"),
+    ({"ts": MS, "values": {"pm10": 1}, "pm25": 2}, "bad_payload"),
 ])
 def test_invalid_telemetry_is_rejected_whole_with_a_reason(payload: object, code: str) -> None:
     plan = plan_one("cityhub/v1/aq-1/telemetry", payload)
