@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit services clean
+.PHONY: run test lint typecheck unit services mosquitto web clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("cityhub needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -19,13 +19,24 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
+# `cityhub up` runs an embedded Mosquitto with logins and topic rules (docs/running.md).
+run: $(VENV)/.installed-run mosquitto web
 	$(BIN)/cityhub up
+
+# The console page's front-end packages (font, chart) come from npm at setup, never a CDN.
+WEB := ops_console/web
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || scripts/install-node
+	cd $(WEB) && npm ci --no-audit --no-fund
+
+web: $(WEB)/node_modules/.package-lock.json
+
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || scripts/install-mosquitto
 
 # The integration tests start their own throw-away Mosquitto; PostgreSQL comes from
 # CITYHUB_TEST_DATABASE_URL, the local server on 127.0.0.1:5432, or the embedded wheel.
-services:
-	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || scripts/install-mosquitto
+services: mosquitto
 	@scripts/install-test-tools
 
 lint: $(VENV)/.installed-test
@@ -34,7 +45,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test services lint typecheck
+test: $(VENV)/.installed-test services web lint typecheck
 	$(BIN)/pytest
 
 unit: $(VENV)/.installed-test

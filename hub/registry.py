@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
 
 from hub.catalogue import Catalogue
-from hub.credentials import hash_token, new_token
+from hub.credentials import broker_hash, hash_token, new_token
+from hub.device_status import DeviceState, connection_state
 from hub.domain import Device
 from hub.errors import AlreadyExists, InvalidInput, NotFound
 
 # Same rule as the CHECK constraint on hub.devices: a safe single MQTT topic level.
 _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_COLUMNS = sql.SQL(
-    "id, kind, zone, lat, lon, gateway_id, status, online, created_at, revoked_at, last_seen"
+_COLUMN_NAMES = (
+    "id", "kind", "zone", "lat", "lon", "gateway_id", "status", "online", "created_at",
+    "revoked_at", "last_seen",
 )
+_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, _COLUMN_NAMES))
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -29,7 +34,7 @@ class NewDevice:
 
 
 # Topic levels and broker accounts that a device must not be able to claim.
-RESERVED_IDS = frozenset({"gateway", "cityhub-ingest"})
+RESERVED_IDS = frozenset({"gateway", "cityhub-ingest", "cityhub-sim"})
 
 
 def validate_device_id(device_id: str) -> str:
@@ -52,6 +57,15 @@ def validate_device_id(device_id: str) -> str:
     )
 
 
+def check_position(lat: float | None, lon: float | None) -> None:
+    if (lat is None) != (lon is None):
+        raise InvalidInput("Give both lat and lon, or neither.")
+    if lat is not None and not -90 <= lat <= 90:
+        raise InvalidInput(f"Latitude {lat} is outside -90..90.")
+    if lon is not None and not -180 <= lon <= 180:
+        raise InvalidInput(f"Longitude {lon} is outside -180..180.")
+
+
 def _device(row: tuple[object, ...]) -> Device:
     return Device(*row)  # type: ignore[arg-type]
 
@@ -69,12 +83,7 @@ def add_device(
 ) -> NewDevice:
     validate_device_id(device_id)
     catalogue.kind(kind)
-    if (lat is None) != (lon is None):
-        raise InvalidInput("Give both --lat and --lon, or neither.")
-    if lat is not None and not -90 <= lat <= 90:
-        raise InvalidInput(f"Latitude {lat} is outside -90..90.")
-    if lon is not None and not -180 <= lon <= 180:
-        raise InvalidInput(f"Longitude {lon} is outside -180..180.")
+    check_position(lat, lon)
     if gateway_id is not None:
         gateway = get_device(conn, gateway_id)
         if gateway.kind != "gateway":
@@ -84,10 +93,11 @@ def add_device(
         with conn.transaction():
             row = conn.execute(
                 sql.SQL(
-                    "INSERT INTO hub.devices (id, kind, zone, lat, lon, gateway_id, token_hash) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {}"
+                    "INSERT INTO hub.devices "
+                    "(id, kind, zone, lat, lon, gateway_id, token_hash, broker_hash) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
                 ).format(_COLUMNS),
-                (device_id, kind, zone, lat, lon, gateway_id, hash_token(token)),
+                (device_id, kind, zone, lat, lon, gateway_id, hash_token(token), broker_hash(token)),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"A device with id {device_id!r} is registered already.") from None
@@ -120,3 +130,103 @@ def list_devices(
         {"kind": kind, "zone": zone, "status": status},
     ).fetchall()
     return [_device(r) for r in rows]
+
+
+def revoke_device(conn: Conn, device_id: str) -> Device:
+    """Shut a device out: it can no longer log in, and leaves the broker's password file."""
+    with conn.transaction():
+        row = conn.execute(
+            sql.SQL(
+                "UPDATE hub.devices SET status = 'revoked', revoked_at = now(), broker_hash = NULL "
+                "WHERE id = %s AND status = 'active' RETURNING {}"
+            ).format(_COLUMNS),
+            (device_id,),
+        ).fetchone()
+    if row is None:
+        device = get_device(conn, device_id)  # NotFound when there is none
+        raise InvalidInput(f"Device {device.id!r} is revoked already.")
+    return _device(row)
+
+
+def rotate_token(conn: Conn, device_id: str) -> NewDevice:
+    """Give a device a new token; the old one stops working."""
+    token = new_token()
+    with conn.transaction():
+        row = conn.execute(
+            sql.SQL(
+                "UPDATE hub.devices SET token_hash = %s, broker_hash = %s "
+                "WHERE id = %s AND status = 'active' RETURNING {}"
+            ).format(_COLUMNS),
+            (hash_token(token), broker_hash(token), device_id),
+        ).fetchone()
+    if row is None:
+        device = get_device(conn, device_id)
+        raise InvalidInput(f"Device {device.id!r} is revoked; register a new device instead.")
+    return NewDevice(_device(row), token)
+
+
+def existing_ids(conn: Conn, ids: Sequence[str]) -> dict[str, str]:
+    """Of *ids*, those registered already, with their kinds."""
+    rows = conn.execute(
+        "SELECT id, kind FROM hub.devices WHERE id = ANY(%s)", (list(ids),)
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def add_many(
+    conn: Conn,
+    catalogue: Catalogue,
+    devices: Sequence[tuple[str, str, str | None, float | None, float | None, str | None]],
+    *,
+    progress: Callable[[NewDevice], None] | None = None,
+) -> list[NewDevice]:
+    """Register (id, kind, zone, lat, lon, gateway) rows in one transaction: all or none."""
+    created: list[NewDevice] = []
+    with conn.transaction():
+        for device_id, kind, zone, lat, lon, gateway_id in devices:
+            new = add_device(conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon,
+                             gateway_id=gateway_id)
+            created.append(new)
+            if progress is not None:
+                progress(new)
+    return created
+
+
+_STATE_QUERY = sql.SQL(
+    "SELECT {}, COALESCE((k.spec->>'interval_s')::int, 60) FROM hub.devices d "
+    "JOIN hub.device_kinds k ON k.name = d.kind "
+    "WHERE (%(id)s::text IS NULL OR d.id = %(id)s) "
+    "AND (%(kind)s::text IS NULL OR d.kind = %(kind)s) "
+    "AND (%(zone)s::text IS NULL OR d.zone = %(zone)s) "
+    "AND (%(status)s::text IS NULL OR d.status = %(status)s) ORDER BY d.id"
+).format(sql.SQL(", ").join(sql.Identifier("d", c) for c in _COLUMN_NAMES))
+
+
+def device_states(
+    conn: Conn,
+    *,
+    device_id: str | None = None,
+    kind: str | None = None,
+    zone: str | None = None,
+    status: str | None = None,
+    now: datetime | None = None,
+) -> list[DeviceState]:
+    """Devices with their connection state (online, offline, never) as of *now*."""
+    rows = conn.execute(
+        _STATE_QUERY, {"id": device_id, "kind": kind, "zone": zone, "status": status}
+    ).fetchall()
+    at = now or datetime.now(UTC)
+    states = []
+    for row in rows:
+        device = _device(row[:-1])
+        interval = int(row[-1])  # type: ignore[call-overload]
+        states.append(DeviceState(device, interval,
+                                  connection_state(device.online, device.last_seen, interval, at)))
+    return states
+
+
+def device_state(conn: Conn, device_id: str, *, now: datetime | None = None) -> DeviceState:
+    found = device_states(conn, device_id=device_id, now=now)
+    if not found:
+        raise NotFound(f"No device with id {device_id!r} is registered.")
+    return found[0]

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     kinds_file: Path | None = None
     # MQTT 5 gives shared subscriptions and Receive Maximum; 3.1.1 is for brokers without it.
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    # Where `cityhub broker config` and the device commands write Mosquitto's passwd/acl
+    # files, and the broker's pid file to send SIGHUP to after a change (docs/devices.md).
+    broker_dir: Path | None = None
+    broker_pid_file: Path | None = None
 
     ingest_client_id: str = "cityhub-ingest-1"
     ingest_shared_group: str = "cityhub-ingest"
@@ -69,6 +73,31 @@ class Settings(BaseSettings):
     ingest_receive_maximum: int = Field(default=10_000, ge=10, le=65_535)
     ingest_metrics_port: int = Field(default=9108, ge=0, le=65535)
     ingest_metrics_host: str = "127.0.0.1"
+
+    # Operations console (ops_console): HTTP, tokens, login throttling.
+    http_host: str = "127.0.0.1"
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_hours: int = Field(default=12, ge=1, le=24 * 90)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    # Comma-separated Origins allowed to open the live view's WebSocket.
+    console_origins: str = ""
+    # Bearer secret an HTTP-calling broker (EMQX) sends to /api/v1/mqtt/auth and /acl.
+    broker_auth_secret: SecretStr = SecretStr("")
+    console_pool_size: int = Field(default=10, ge=1, le=200)
+    # Live view (/ws): messages pending per client before it is disconnected as too slow.
+    console_ws_queue_limit: int = Field(default=2000, ge=10, le=1_000_000)
+
+    # Alerts (docs/alerts.md): dispatch to agencies, analytics catch-up, the operators' day.
+    dispatch_webhook_url: str | None = None
+    dispatch_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    dispatch_max_attempts: int = Field(default=8, ge=1, le=100)
+    dispatch_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    dispatch_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
+    dispatch_poll_s: float = Field(default=0.5, gt=0, le=60)
+    analytics_catchup_s: int = Field(default=600, ge=0, le=7 * 86_400)
+    ops_timezone: str = "Asia/Seoul"
+    handover_hours: int = Field(default=8, ge=1, le=48)
 
     @classmethod
     def settings_customise_sources(
@@ -131,6 +160,10 @@ class Settings(BaseSettings):
                 "a random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`; "
                 "only `cityhub up` (demo mode) runs without one."
             )
+
+    @property
+    def console_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.console_origins.split(",") if o.strip())
 
     @property
     def key_file(self) -> Path:

@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from hub.cli import devices, keys
+from hub.cli import audit, broker, devices, keys
 from hub.cli.common import errors
 from hub.cli.migrate import migrate_command
 from hub.cli.telemetry import telemetry_command
@@ -26,6 +26,8 @@ app.command("telemetry")(telemetry_command)
 app.command("up")(up_command)
 app.add_typer(devices.app, name="device")
 app.add_typer(keys.app, name="keys")
+app.add_typer(broker.app, name="broker")
+app.add_typer(audit.app, name="audit")
 bench = typer.Typer(no_args_is_help=True, help="Measure speed; figures go to docs/benchmarks.md.")
 app.add_typer(bench, name="bench")
 

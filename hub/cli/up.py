@@ -24,19 +24,24 @@ from hub.db import connection
 from hub.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from hub.errors import AlreadyExists
 from hub.migrate import migrate, migration_status
+from hub.mqtt_access import INGEST_ACCOUNT, SIM_ACCOUNT
 from hub.pseudonym import ensure_keys
-from hub.registry import add_device
+from hub.registry import add_device, list_devices
 from hub.settings import Settings, load_settings
+from hub.users import ensure_demo_accounts
 
-# (id, kind, zone, lat, lon): a few devices around Seoul City Hall.
+# Four districts around Seoul City Hall, each with 3 air-quality stations, 6 smart
+# meters and a camera: 40 devices for `cityhub simulate` (ids as the simulator makes them).
+_DEMO_ZONES = [("jung-gu", 37.5641, 126.9979), ("jongno-gu", 37.5735, 126.9790),
+               ("yongsan-gu", 37.5326, 126.9905), ("mapo-gu", 37.5663, 126.9019)]
+_DEMO_KINDS = [("aq", "air_quality", 3), ("meter", "smart_meter", 6), ("cctv", "cctv", 1)]
+# (id, kind, zone, lat, lon)
 DEMO_DEVICES = [
-    ("aq-jung-001", "air_quality", "jung-gu", 37.5663, 126.9779),
-    ("aq-jung-002", "air_quality", "jung-gu", 37.5608, 126.9822),
-    ("aq-jongno-001", "air_quality", "jongno-gu", 37.5729, 126.9794),
-    ("aq-yongsan-001", "air_quality", "yongsan-gu", 37.5326, 126.9904),
-    ("meter-jung-0001", "smart_meter", "jung-gu", 37.5651, 126.9895),
-    ("meter-jung-0002", "smart_meter", "jung-gu", 37.5644, 126.9870),
-    ("cctv-jongno-001", "cctv", "jongno-gu", 37.5704, 126.9831),
+    (f"{prefix}-{zone.removesuffix('-gu')}-{n:04d}", kind, zone,
+     round(lat + 0.002 * (n - 3), 6), round(lon + 0.003 * (k - 1), 6))
+    for zone, lat, lon in _DEMO_ZONES
+    for k, (prefix, kind, count) in enumerate(_DEMO_KINDS)
+    for n in range(1, count + 1)
 ]
 
 
@@ -49,13 +54,16 @@ def _secret(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _register_demo_devices(url: str, current: Settings) -> list[dict[str, str]]:
+def _register_demo_devices(url: str, current: Settings) -> list[dict[str, object]]:
     catalogue = load_catalogue(current.kinds_file)
     with connection(url) as conn:
+        # Registering hashes a token (~0.1 s each): skip the devices of an earlier start.
+        known = {d.id for d in list_devices(conn)}
         for device_id, kind, zone, lat, lon in DEMO_DEVICES:
-            with contextlib.suppress(AlreadyExists):
-                add_device(conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon)
-    return [{"id": d[0], "kind": d[1]} for d in DEMO_DEVICES]
+            if device_id not in known:
+                with contextlib.suppress(AlreadyExists):
+                    add_device(conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon)
+    return [{"id": d[0], "kind": d[1], "zone": d[2], "lat": d[3], "lon": d[4]} for d in DEMO_DEVICES]
 
 
 def _child(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -82,17 +90,18 @@ def up_command() -> None:
             url = postgres.start()
         mqtt_url = current.mqtt_url
         protocol = current.mqtt_protocol
-        if mqtt_url is None:
-            console.print("starting the embedded MQTT broker …")
-            broker = EmbeddedBroker(state / "broker")
-            mqtt_url = broker.start()
-            if broker.kind == "amqtt":
-                protocol = "3.1.1"
         key_file = current.key_file
         ensure_keys(key_file)
         applied = migrate(url, load_catalogue(current.kinds_file), current.storage_profile)
         profile = migration_status(url).profile
         devices = _register_demo_devices(url, current)
+        with connection(url) as conn:
+            accounts_file = ensure_demo_accounts(conn, state / "demo-accounts.json")
+        if mqtt_url is None:
+            # After the devices: the broker starts with their logins (docs/devices.md).
+            console.print("starting the embedded MQTT broker …")
+            broker = EmbeddedBroker(state / "broker")
+            mqtt_url = broker.start(url)
         devices_file = state / "demo-devices.json"
         devices_file.write_text(json.dumps(devices), encoding="utf-8")
         metrics_port = free_port()
@@ -100,20 +109,27 @@ def up_command() -> None:
             **os.environ,
             "CITYHUB_DEMO": "1",
             "CITYHUB_DATABASE_URL": url,
-            "CITYHUB_MQTT_URL": mqtt_url,
+            "CITYHUB_MQTT_URL": broker.url_for(INGEST_ACCOUNT) if broker else mqtt_url,
             "CITYHUB_MQTT_PROTOCOL": protocol,
             "CITYHUB_SECRET_KEY": current.secret_key.get_secret_value() or _secret(state),
             "CITYHUB_PSEUDONYM_KEY_FILE": str(key_file),
             "CITYHUB_STATE_DIR": str(state),
             "CITYHUB_INGEST_METRICS_PORT": str(metrics_port),
         }
+        # The simulator publishes for every demo device with its own demo-only account.
+        sim_env = {**env, "CITYHUB_MQTT_URL": broker.url_for(SIM_ACCOUNT)} if broker else env
         logs = state / "logs"
         logs.mkdir(exist_ok=True)
         children.append(_child(["ingest"], env, logs / "ingest.log"))
-        children.append(_child(["simulate", "--devices", str(devices_file), "--rate", "5"],
-                               env, logs / "simulate.log"))
+        children.append(_child(["analytics"], env, logs / "analytics.log"))
+        children.append(_child(["console"], env, logs / "console.log"))
+        children.append(_child(["simulate", "--devices-file", str(devices_file), "--rate", "10",
+                                "--scenario", "demo"], sim_env, logs / "simulate.log"))
         running = {"database_url": url, "mqtt_url": mqtt_url, "pid": os.getpid(),
                    "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics"}
+        if broker is not None:
+            # `cityhub device add/revoke/rotate` update the embedded broker's logins.
+            running |= {"broker_dir": str(broker.data_dir), "broker_pid_file": str(broker.pid_file)}
         (state / RUNNING_FILE).write_text(json.dumps(running), encoding="utf-8")
 
         table = Table("service", "where", title="cityhub is up (demo mode)")
@@ -121,12 +137,15 @@ def up_command() -> None:
                       + (", embedded" if postgres else "") + ")")
         table.add_row("MQTT broker", mqtt_url + (f"  (embedded {broker.kind})" if broker else ""))
         table.add_row("ingest metrics", f"http://127.0.0.1:{metrics_port}/metrics")
-        table.add_row("demo devices", f"{len(devices)} publishing about 5 msg/s")
+        table.add_row("simulated devices", f"{len(devices)} publishing about 10 msg/s, scenario demo "
+                      f"(ground truth: {state / 'ground-truth.jsonl'})")
+        table.add_row("console", f"http://{current.http_host}:{current.http_port}/  "
+                      f"(demo logins in {accounts_file})")
         table.add_row("logs", str(logs))
         console.print(table)
         if applied:
             console.print(f"migrations applied: {', '.join(applied)}")
-        console.print("try: cityhub device list   ·   cityhub telemetry aq-jung-001 --metric pm10")
+        console.print("try: cityhub device list   ·   cityhub telemetry aq-jung-0001 --metric pm10")
         console.print("Ctrl-C stops everything.")
         while not stop.is_set():
             for child in children:

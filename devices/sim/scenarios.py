@@ -1,0 +1,149 @@
+"""Named scenarios: what to inject, into which devices, when. Data, not engine code.
+
+An ``Injection`` names a ground-truth label, the kind of device it targets, when it
+starts (simulated seconds after the start of the run) and how long it lasts, how many
+devices it takes (0 = every device of the kind; devices are drawn with the seed) and
+its parameters. Adding a scenario is adding an entry to ``SCENARIOS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from devices.sim.errors import SimulationError
+
+MIN = 60.0
+HOUR = 3600.0
+
+# Labels of ground truth, and what produces them.
+EPISODES = frozenset({"asian_dust", "ozone_episode"})  # every air-quality station, a field
+SENSOR_FAULTS = frozenset({"stuck_value", "drift", "spike", "dropout"})
+METER_ANOMALIES = frozenset({"theft", "meter_fault", "inactive_household"})
+CCTV_SCENES = frozenset({"crowd_build_up", "night_fire"})
+TRANSPORT_FAULTS = frozenset({"malformed", "clock_skew", "duplicate", "burst", "offline"})
+# Done once, at the device's first report inside the window (their truth: that moment).
+ONE_SHOT = frozenset({"malformed", "duplicate", "burst"})
+LABELS = EPISODES | SENSOR_FAULTS | METER_ANOMALIES | CCTV_SCENES | TRANSPORT_FAULTS
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    label: str
+    kind: str
+    at_s: float
+    duration_s: float
+    devices: int = 1
+    params: Mapping[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    injections: tuple[Injection, ...] = ()
+    # Without --start, begin at the latest such Seoul time (a night-time fire at night).
+    start_local: str | None = None
+    # Inject again every so many simulated seconds (long-running demo), same devices.
+    repeat_s: float | None = None
+
+
+_FAULTS = (
+    Injection("malformed", "air_quality", 30, MIN, devices=2, params={"form": "truncated_json"}),
+    Injection("malformed", "smart_meter", 30, MIN, devices=1, params={"form": "not_a_number"}),
+    Injection("malformed", "cctv", 30, MIN, devices=1, params={"form": "unknown_event"}),
+    Injection("duplicate", "air_quality", 40, MIN, devices=2),
+    Injection("offline", "air_quality", 60, 4 * MIN, devices=1),
+    Injection("offline", "cctv", 90, 4 * MIN, devices=1),
+    Injection("clock_skew", "air_quality", 2 * MIN, 10 * MIN, devices=1, params={"skew_s": 900}),
+    Injection("burst", "smart_meter", 3 * MIN, MIN, devices=1, params={"count": 100}),
+    Injection("stuck_value", "air_quality", 5 * MIN, 2 * HOUR, devices=1, params={"metric": "pm25"}),
+    Injection("drift", "air_quality", 5 * MIN, 12 * HOUR, devices=1,
+              params={"metric": "o3", "per_hour": 0.004}),
+    Injection("spike", "air_quality", 5 * MIN, 2 * HOUR, devices=1,
+              params={"metric": "pm10", "probability": 0.2, "factor": 8}),
+    Injection("dropout", "air_quality", 10 * MIN, 30 * MIN, devices=1),
+)
+
+_METERS = (
+    Injection("theft", "smart_meter", 30 * MIN, 3 * 24 * HOUR, devices=2, params={"factor": 0.25}),
+    Injection("meter_fault", "smart_meter", HOUR, 2 * HOUR, devices=1),
+    Injection("inactive_household", "smart_meter", 2 * HOUR, 24 * HOUR, devices=1),
+)
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("normal", "Ordinary days: daily and weekly cycles, Poisson CCTV events, no anomalies."),
+    Scenario(
+        "asian-dust",
+        "An Asian-dust day: a plume from the west raises PM10 above 150 µg/m³ for hours.",
+        (Injection("asian_dust", "air_quality", 30 * MIN, 8 * HOUR, devices=0,
+                   params={"peak": 320.0, "ramp_s": 1.5 * HOUR, "speed_kmh": 20.0}),),
+        start_local="06:00",
+    ),
+    Scenario(
+        "ozone",
+        "A summer ozone afternoon: O3 above the 0.12 ppm warning level across the city.",
+        (Injection("ozone_episode", "air_quality", HOUR, 6 * HOUR, devices=0,
+                   params={"peak": 0.16}),),
+        start_local="11:00",
+    ),
+    Scenario(
+        "station-crowd",
+        "A crowd builds up at a station exit after an event and disperses.",
+        (Injection("crowd_build_up", "cctv", 5 * MIN, 90 * MIN,
+                   params={"peak": 900.0, "threshold": 300.0}),),
+        start_local="21:30",
+    ),
+    Scenario(
+        "night-fire",
+        "Smoke, then fire, seen by a camera at night.",
+        (Injection("night_fire", "cctv", 2 * MIN, 30 * MIN),),
+        start_local="02:00",
+    ),
+    Scenario("faults", "Sensor and transport faults: stuck, drift, spikes, dropouts, malformed "
+             "payloads, clock skew, duplicates, a burst, devices going offline and back.", _FAULTS),
+    Scenario("meters", "Smart-meter anomalies: theft, a meter fault, an inactive single-person "
+             "household.", _METERS),
+    Scenario(
+        "demo",
+        "For `cityhub up`: a little of everything, again every six hours.",
+        (
+            Injection("malformed", "air_quality", 2 * MIN, MIN, params={"form": "out_of_range"}),
+            Injection("offline", "cctv", 3 * MIN, 5 * MIN),
+            Injection("spike", "air_quality", 5 * MIN, HOUR,
+                      params={"metric": "pm10", "probability": 0.3, "factor": 6}),
+            Injection("crowd_build_up", "cctv", 10 * MIN, 60 * MIN,
+                      params={"peak": 700.0, "threshold": 300.0}),
+            Injection("asian_dust", "air_quality", 20 * MIN, 3 * HOUR, devices=0,
+                      params={"peak": 260.0, "ramp_s": 40 * MIN, "speed_kmh": 20.0}),
+            Injection("theft", "smart_meter", 30 * MIN, 4 * HOUR, params={"factor": 0.3}),
+            Injection("night_fire", "cctv", 4 * HOUR, 20 * MIN),
+        ),
+        repeat_s=6 * HOUR,
+    ),
+)}
+
+
+def scenario(names: list[str]) -> Scenario:
+    """The named scenario, or several combined (their injections together)."""
+    picked: list[Scenario] = []
+    for name in names or ["normal"]:
+        if name not in SCENARIOS:
+            raise SimulationError(
+                f"Unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}."
+            )
+        picked.append(SCENARIOS[name])
+    if len(picked) == 1:
+        return picked[0]
+    return Scenario(
+        "+".join(s.name for s in picked),
+        "; ".join(s.description for s in picked),
+        tuple(i for s in picked for i in s.injections),
+        start_local=next((s.start_local for s in picked if s.start_local), None),
+        repeat_s=next((s.repeat_s for s in picked if s.repeat_s), None),
+    )
+
+
+def describe() -> str:
+    """One line per scenario, for --help and the docs."""
+    return "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values())

@@ -1,0 +1,160 @@
+"""Broker credentials in the database, the Mosquitto files written from them, and reload.
+
+The pure text is made in hub/broker_files.py; this module reads the registry and the
+service accounts (``hub.broker_accounts``), writes the files atomically and sends
+Mosquitto SIGHUP, on which it re-reads them and disconnects clients whose login is no
+longer valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from hub.broker_files import (
+    ACL_FILE,
+    CONF_FILE,
+    PASSWORD_FILE,
+    BrokerLogin,
+    acl_file,
+    conf_snippet,
+    password_file,
+)
+from hub.credentials import broker_hash, hash_token, new_token
+from hub.errors import ConfigError, InvalidInput
+from hub.mqtt_access import SERVICE_ROLES, SIM_ACCOUNT
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenConfig:
+    directory: Path
+    devices: int
+    gateways: int
+    services: tuple[str, ...]
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(self.directory / n for n in (PASSWORD_FILE, ACL_FILE, CONF_FILE))
+
+
+def set_account(conn: Conn, name: str, password: str | None = None) -> str:
+    """Create or re-key a service account; returns its password (new unless given)."""
+    if name not in SERVICE_ROLES:
+        raise InvalidInput(
+            f"{name!r} is not a service account; the accounts are {', '.join(sorted(SERVICE_ROLES))} "
+            "(devices get their credentials from `cityhub device add`)."
+        )
+    if password is not None and len(password) < 16:
+        raise InvalidInput("A service account's password must have at least 16 characters.")
+    secret = password if password is not None else new_token()
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO hub.broker_accounts (name, role, password_hash, broker_hash) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+            "password_hash = EXCLUDED.password_hash, broker_hash = EXCLUDED.broker_hash, "
+            "rotated_at = now()",
+            (name, SERVICE_ROLES[name], hash_token(secret), broker_hash(secret)),
+        )
+    return secret
+
+
+def account_names(conn: Conn) -> list[str]:
+    return [str(r[0]) for r in
+            conn.execute("SELECT name FROM hub.broker_accounts ORDER BY name").fetchall()]
+
+
+def _logins(conn: Conn, *, with_simulator: bool) -> tuple[list[BrokerLogin], list[str], list[str]]:
+    services = [
+        (str(n), str(h)) for n, h in
+        conn.execute("SELECT name, broker_hash FROM hub.broker_accounts ORDER BY name").fetchall()
+        if with_simulator or n != SIM_ACCOUNT
+    ]
+    devices = conn.execute(
+        "SELECT id, broker_hash, kind = 'gateway' FROM hub.devices "
+        "WHERE status = 'active' AND broker_hash IS NOT NULL ORDER BY id"
+    ).fetchall()
+    logins = [BrokerLogin(n, h) for n, h in services]
+    logins += [BrokerLogin(str(i), str(h)) for i, h, _ in devices]
+    gateways = [str(i) for i, _, is_gateway in devices if is_gateway]
+    return logins, gateways, [n for n, _ in services]
+
+
+def _write(path: Path, text: str, mode: int, owner: tuple[int, int] | None) -> None:
+    # Write beside the target and rename: the broker never reads a half-written file.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        if owner is None and path.exists() and os.geteuid() == 0:
+            stat = path.stat()
+            owner = (stat.st_uid, stat.st_gid)  # keep the owner the operator gave it
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_config(
+    conn: Conn,
+    directory: Path,
+    *,
+    with_simulator: bool = False,
+    broker_path: Path | None = None,
+    owner: tuple[int, int] | None = None,
+) -> WrittenConfig:
+    """Write passwd, acl and the conf snippet into *directory* from the registry.
+
+    *broker_path* is where the broker sees *directory* (e.g. inside a container);
+    *owner* (uid, gid) is given to the files when the broker reads them as another user.
+    """
+    logins, gateways, services = _logins(conn, with_simulator=with_simulator)
+    if "cityhub-ingest" not in services:
+        raise ConfigError(
+            "The ingest service has no broker account yet; create it with "
+            "`cityhub broker account cityhub-ingest` (see docs/devices.md)."
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write(directory / PASSWORD_FILE, password_file(logins), 0o600, owner)
+        _write(directory / ACL_FILE, acl_file(services=services, gateways=gateways), 0o644, owner)
+        _write(directory / CONF_FILE, conf_snippet(broker_path or directory.resolve()), 0o644, owner)
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the broker files in {directory}: {exc.strerror}.") from exc
+    log.info("broker files written in %s: %d logins, %d gateways", directory, len(logins),
+             len(gateways))
+    return WrittenConfig(directory, len(logins) - len(services), len(gateways), tuple(services))
+
+
+def read_pid_file(path: Path) -> int:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the broker's pid file {path}: {exc.strerror}.") from exc
+    if not text.isdigit():
+        raise ConfigError(f"The broker's pid file {path} does not hold a process id.")
+    return int(text)
+
+
+def reload_broker(pid: int) -> None:
+    """Make Mosquitto re-read its password and ACL files."""
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise ConfigError(f"No broker process {pid} is running; is the pid right?") from None
+    except PermissionError:
+        raise ConfigError(f"Not allowed to signal the broker process {pid}; run as its user.") from None

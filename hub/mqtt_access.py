@@ -1,0 +1,235 @@
+"""Who may log in to the broker and where each account may publish and subscribe.
+
+The rules are pure functions over topic strings, so the Mosquitto ACL file that
+``cityhub broker config`` writes (hub/broker_files.py) and the HTTP auth/ACL
+endpoints used by EMQX both follow them; a test checks the two agree on a table
+of topics.
+
+- A device (username = device id, password = its token) publishes only
+  ``cityhub/v1/<id>/telemetry|events|status`` and, when it is a gateway,
+  ``cityhub/v1/gateway/<id>/telemetry``; it subscribes only ``cityhub/v1/<id>/errors``.
+- The ingest service (``cityhub-ingest``) reads ``cityhub/v1/#``, directly or through a
+  shared subscription ``$share/<group>/cityhub/v1/…``, and publishes ``cityhub/v1/+/errors``.
+- The demo simulator (``cityhub-sim``, made by ``cityhub up`` only) publishes anywhere
+  under ``cityhub/v1/`` and may read the rejections in ``cityhub/v1/+/errors``.
+- The service accounts' names are reserved device ids, so the topics under
+  ``cityhub/v1/<service account>/`` belong to no device: nobody publishes or reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from hub.credentials import hash_token, verify_token
+
+INGEST_ACCOUNT = "cityhub-ingest"
+SIM_ACCOUNT = "cityhub-sim"
+SERVICE_ROLES: dict[str, Literal["ingest", "simulator"]] = {
+    INGEST_ACCOUNT: "ingest",
+    SIM_ACCOUNT: "simulator",
+}
+
+ROOT = "cityhub/v1"
+DEVICE_PUBLISH_CHANNELS = ("telemetry", "events", "status")
+GATEWAY_KIND = "gateway"
+
+Role = Literal["device", "ingest", "simulator"]
+
+
+@dataclass(frozen=True, slots=True)
+class MqttIdentity:
+    username: str
+    role: Role
+    device_kind: str | None  # for devices
+
+
+# --- topic matching (MQTT 3.1.1 §4.7, MQTT 5 §4.7) -------------------------------------
+
+
+def _has_wildcard(topic: str) -> bool:
+    return "+" in topic or "#" in topic
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """Does *topic* (a topic name, no wildcards) match *topic_filter*?"""
+    filter_levels = topic_filter.split("/")
+    levels = topic.split("/")
+    for i, level in enumerate(filter_levels):
+        if level == "#":
+            # '#' also matches the parent level [MQTT-4.7.1-2].
+            return i == len(filter_levels) - 1
+        if i >= len(levels):
+            return False
+        if level != "+" and level != levels[i]:
+            return False
+    return len(levels) == len(filter_levels)
+
+
+def filter_within(topic_filter: str, allowed: str) -> bool:
+    """Is every topic that *topic_filter* matches also matched by the filter *allowed*?"""
+    parts = topic_filter.split("/")
+    bounds = allowed.split("/")
+    for i, bound in enumerate(bounds):
+        if bound == "#":
+            return True
+        if i >= len(parts):
+            return False
+        part = parts[i]
+        if part == "#":
+            return False
+        if bound == "+":
+            continue
+        if part == "+" or part != bound:
+            return False
+    return len(parts) == len(bounds)
+
+
+def strip_shared(topic_filter: str) -> str | None:
+    """The filter behind ``$share/<group>/<filter>`` (MQTT 5 §4.8.2); None if malformed."""
+    if not topic_filter.startswith("$share/"):
+        return topic_filter
+    parts = topic_filter.split("/", 2)
+    if len(parts) < 3 or not parts[1] or _has_wildcard(parts[1]) or not parts[2]:
+        return None
+    return parts[2]
+
+
+def _valid_name(topic: str) -> bool:
+    return bool(topic) and not _has_wildcard(topic) and "\x00" not in topic
+
+
+def _valid_filter(topic_filter: str) -> bool:
+    if not topic_filter or "\x00" in topic_filter:
+        return False
+    levels = topic_filter.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            return False
+        if "+" in level and level != "+":
+            return False
+    return True
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def publish_topics(identity: MqttIdentity) -> tuple[str, ...]:
+    """Topic filters the identity may publish to."""
+    if identity.role == "device":
+        own = tuple(f"{ROOT}/{identity.username}/{c}" for c in DEVICE_PUBLISH_CHANNELS)
+        if identity.device_kind == GATEWAY_KIND:
+            own += (f"{ROOT}/gateway/{identity.username}/telemetry",)
+        return own
+    if identity.role == "ingest":
+        return (f"{ROOT}/+/errors",)
+    return (f"{ROOT}/#",)
+
+
+def subscribe_topics(identity: MqttIdentity) -> tuple[str, ...]:
+    """Topic filters the identity may subscribe to (or narrower ones within them)."""
+    if identity.role == "device":
+        return (f"{ROOT}/{identity.username}/errors",)
+    if identity.role == "ingest":
+        return (f"{ROOT}/#",)
+    return (f"{ROOT}/+/errors",)
+
+
+def _reserved(topic: str) -> bool:
+    levels = topic.split("/")
+    return len(levels) > 2 and "/".join(levels[:2]) == ROOT and levels[2] in SERVICE_ROLES
+
+
+def may_publish(identity: MqttIdentity, topic: str) -> bool:
+    if not _valid_name(topic) or _reserved(topic):
+        return False
+    return any(topic_matches(allowed, topic) for allowed in publish_topics(identity))
+
+
+def may_subscribe(identity: MqttIdentity, topic_filter: str) -> bool:
+    inner = strip_shared(topic_filter)
+    if inner is None or not _valid_filter(inner) or _reserved(inner):
+        return False
+    if inner != topic_filter and identity.role != "ingest":
+        # Shared subscriptions split a stream among consumers: only ingest consumes.
+        return False
+    return any(filter_within(inner, allowed) for allowed in subscribe_topics(identity))
+
+
+# --- logging in --------------------------------------------------------------------------
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Unknown users still pay for one verification, so the answer time does not tell an
+    # attacker which device ids exist.
+    return hash_token(secrets.token_urlsafe(16))
+
+
+_SERVICE_QUERY = sql.SQL("SELECT role, password_hash FROM hub.broker_accounts WHERE name = %s")
+_DEVICE_QUERY = sql.SQL("SELECT kind, status, token_hash FROM hub.devices WHERE id = %s")
+
+_Found = tuple[Role, str | None, str] | None  # role, device kind, argon2 hash
+
+
+def _service_row(row: tuple[Any, ...] | None) -> _Found:
+    if row is None:
+        return None
+    role, password_hash = row
+    if role not in ("ingest", "simulator"):
+        return None
+    return role, None, str(password_hash)
+
+
+def _device_row(row: tuple[Any, ...] | None) -> _Found:
+    if row is None:
+        return None
+    kind, status, token_hash = row
+    if status != "active":
+        return None
+    return "device", str(kind), str(token_hash)
+
+
+def _decide(username: str, found: _Found, password: str) -> MqttIdentity | None:
+    if found is None:
+        verify_token(_dummy_hash(), password)
+        return None
+    role, kind, password_hash = found
+    if not verify_token(password_hash, password):
+        return None
+    return MqttIdentity(username, role, kind)
+
+
+def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> MqttIdentity | None:
+    """The identity of a broker login, or None: unknown user, wrong password, revoked device."""
+    if not username or not password:
+        return None
+    with conn.cursor(row_factory=tuple_row) as cur:
+        if username in SERVICE_ROLES:
+            found = _service_row(cur.execute(_SERVICE_QUERY, (username,)).fetchone())
+        else:
+            found = _device_row(cur.execute(_DEVICE_QUERY, (username,)).fetchone())
+    return _decide(username, found, password)
+
+
+async def authenticate_async(
+    conn: psycopg.AsyncConnection[Any], username: str, password: str
+) -> MqttIdentity | None:
+    """:func:`authenticate` for an async connection; argon2 runs in a worker thread."""
+    if not username or not password:
+        return None
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        if username in SERVICE_ROLES:
+            await cur.execute(_SERVICE_QUERY, (username,))
+            found = _service_row(await cur.fetchone())
+        else:
+            await cur.execute(_DEVICE_QUERY, (username,))
+            found = _device_row(await cur.fetchone())
+    return await asyncio.to_thread(_decide, username, found, password)

@@ -1,0 +1,1 @@
+"""REST routers; each module exposes ``router`` under /api/v1/<topic>."""

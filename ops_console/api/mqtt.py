@@ -1,0 +1,87 @@
+"""/api/v1/mqtt/auth and /acl: HTTP authentication and authorisation for EMQX 5.
+
+The broker, not a user, calls these, sending ``CITYHUB_BROKER_AUTH_SECRET`` as a
+bearer token. Answers follow EMQX 5's HTTP authenticator and authorizer: status
+200 with ``{"result": "allow" | "deny", "is_superuser": false}``. A request with
+missing fields is answered "deny", never a 4xx: EMQX treats any other status as
+"ignore", which a broker without ``no_match = deny`` would turn into "allow".
+The rules are hub/mqtt_access.py's, the same as the Mosquitto files'.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from hub import mqtt_access
+from hub.mqtt_access import MqttIdentity
+from ops_console.auth import require_broker
+from ops_console.db import AsyncConn, DbConn
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/mqtt", tags=["mqtt broker"])
+Broker = Annotated[None, Depends(require_broker())]
+
+
+class AuthIn(BaseModel):
+    username: str = ""
+    password: str = ""
+    clientid: str = ""
+
+
+class AclIn(BaseModel):
+    username: str = ""
+    topic: str = ""
+    action: str = ""
+    clientid: str = ""
+
+
+class AuthOut(BaseModel):
+    result: Literal["allow", "deny"]
+    is_superuser: bool = False
+
+
+class AclOut(BaseModel):
+    result: Literal["allow", "deny"]
+
+
+async def identity_of(conn: AsyncConn, username: str) -> MqttIdentity | None:
+    """The identity behind an authenticated username (ACL requests carry no password)."""
+    if username in mqtt_access.SERVICE_ROLES:
+        cur = await conn.execute("SELECT role FROM hub.broker_accounts WHERE name = %s", (username,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        return MqttIdentity(username, mqtt_access.SERVICE_ROLES[username], None)
+    cur = await conn.execute("SELECT kind FROM hub.devices WHERE id = %s AND status = 'active'",
+                             (username,))
+    row = await cur.fetchone()
+    return MqttIdentity(username, "device", str(row[0])) if row is not None else None
+
+
+@router.post("/auth")
+async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn) -> AuthOut:
+    """May this username and password connect? (EMQX HTTP authenticator.)"""
+    identity = await mqtt_access.authenticate_async(conn, body.username, body.password)
+    if identity is None:
+        log.info("broker login refused for %r", body.username[:128])
+        return AuthOut(result="deny")
+    return AuthOut(result="allow")
+
+
+@router.post("/acl")
+async def mqtt_acl(_: Broker, body: AclIn, conn: DbConn) -> AclOut:
+    """May this username publish to / subscribe to this topic? (EMQX HTTP authorizer.)"""
+    if body.action not in ("publish", "subscribe") or not body.topic:
+        return AclOut(result="deny")
+    identity = await identity_of(conn, body.username)
+    if identity is None:
+        return AclOut(result="deny")
+    if body.action == "publish":
+        allowed = mqtt_access.may_publish(identity, body.topic)
+    else:
+        allowed = mqtt_access.may_subscribe(identity, body.topic)
+    return AclOut(result="allow" if allowed else "deny")

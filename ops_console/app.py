@@ -1,0 +1,84 @@
+"""The console's FastAPI application: ``create_app(settings)``.
+
+Routers live in ``ops_console/api/<topic>.py``; each engineer adds one include line
+below for theirs. The database pool is opened in the lifespan, never at import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from hub.errors import AlreadyExists, Conflict, DatabaseUnavailable, HubError, InvalidInput, NotFound
+from hub.settings import Settings
+from ops_console.api import alerts as alerts_api
+from ops_console.api import audit as audit_api
+from ops_console.api import auth as auth_api
+from ops_console.api import devices as devices_api
+from ops_console.api import events as events_api
+from ops_console.api import handover as handover_api
+from ops_console.api import health as health_api
+from ops_console.api import kpis as kpis_api
+from ops_console.api import mqtt as mqtt_api
+from ops_console.api import telemetry as telemetry_api
+from ops_console.db import make_pool
+from ops_console.dispatch import dispatching
+from ops_console.live.endpoint import install as install_live
+from ops_console.metrics import MetricsMiddleware, new_registry
+from ops_console.web import install as install_web
+
+log = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[HubError], int]] = [
+    (InvalidInput, 400), (NotFound, 404), (AlreadyExists, 409), (Conflict, 409), (DatabaseUnavailable, 503),
+]
+
+
+async def _hub_error(request: Request, exc: Exception) -> JSONResponse:
+    code = next((c for kind, c in _STATUS if isinstance(exc, kind)), 500)
+    if code == 500:
+        log.error("unexpected hub error on %s: %s", request.url.path, exc)
+    return JSONResponse({"detail": str(exc)}, status_code=code)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The console app; refuses an empty or default CITYHUB_SECRET_KEY outside demo mode."""
+    settings.require_service_secret()
+    settings.require_database()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(settings)
+        # Not waiting: the console answers /healthz while the database is away; /readyz tells.
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            async with dispatching(settings, pool.connection):
+                yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(title="cityhub operations console", version="1", lifespan=lifespan,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.metrics_registry = new_registry()
+    app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
+    app.add_exception_handler(HubError, _hub_error)
+
+    app.include_router(health_api.router)
+    app.include_router(auth_api.router)
+    app.include_router(devices_api.router)
+    app.include_router(telemetry_api.router)
+    app.include_router(events_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(mqtt_api.router)
+    app.include_router(alerts_api.router)
+    app.include_router(kpis_api.router)
+    app.include_router(handover_api.router)
+    install_live(app, settings)
+    install_web(app)
+    return app

@@ -1,0 +1,108 @@
+"""`cityhub console` (run the console) and `cityhub user …` (manage console accounts)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hub.cli.common import console, database_url, print_json, settings
+from hub.db import connection
+from hub.errors import InvalidInput
+from hub.users import ROLES, add_user, list_users, set_disabled, set_password, validate_role
+
+users = typer.Typer(no_args_is_help=True, help="Console accounts and their roles.")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise InvalidInput("No terminal to ask for the password; pipe it in with --password-stdin.")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users.command("add")
+def add(
+    username: Annotated[str, typer.Option("--username", help="Login name.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")],
+    display_name: Annotated[str | None, typer.Option("--display-name", help="Name shown in the console.")]
+    = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from standard input.")] = False,
+) -> None:
+    """Create an account (asks for the password twice unless --password-stdin)."""
+    validate_role(role)
+    password = _read_password(password_stdin)
+    with connection(database_url(settings())) as conn:
+        user = add_user(conn, username, role, password, display_name=display_name, actor="cli")
+    console.print(f"created {user.role} account [bold]{user.username}[/bold]")
+
+
+@users.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List accounts (never their passwords)."""
+    with connection(database_url(settings())) as conn:
+        found = list_users(conn)
+    if as_json:
+        for u in found:
+            print_json({"username": u.username, "role": u.role, "display_name": u.display_name,
+                        "disabled": u.disabled, "created_at": u.created_at.isoformat()})
+        return
+    table = Table("username", "role", "display name", "state", "created")
+    for u in found:
+        table.add_row(u.username, u.role, u.display_name or "", "disabled" if u.disabled else "active",
+                      u.created_at.isoformat(timespec="seconds"))
+    console.print(table)
+    console.print(f"{len(found)} account(s)")
+
+
+@users.command("disable")
+def disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable an account and end its sessions."""
+    with connection(database_url(settings())) as conn:
+        set_disabled(conn, username, True, actor="cli")
+    console.print(f"disabled {username}; its sessions have ended")
+
+
+@users.command("enable")
+def enable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Enable a disabled account again."""
+    with connection(database_url(settings())) as conn:
+        set_disabled(conn, username, False, actor="cli")
+    console.print(f"enabled {username}")
+
+
+@users.command("passwd")
+def passwd(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from standard input.")] = False,
+) -> None:
+    """Set a new password; the account's sessions end."""
+    password = _read_password(password_stdin)
+    with connection(database_url(settings())) as conn:
+        set_password(conn, username, password, actor="cli")
+    console.print(f"password of {username} changed; its sessions have ended")
+
+
+def console_command(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (CITYHUB_HTTP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CITYHUB_HTTP_PORT).")] = None,
+) -> None:
+    """Run the operations console (REST API, live view, web page)."""
+    import uvicorn
+
+    from ops_console.app import create_app
+
+    current = settings()
+    if current.database_url is None:
+        current = current.model_copy(update={"database_url": database_url(current)})
+    app = create_app(current)
+    uvicorn.run(app, host=host or current.http_host, port=port or current.http_port,
+                log_level=current.log_level.lower(), proxy_headers=False)

@@ -1,0 +1,97 @@
+// Alert detail: facts, a chart of the related readings, the SOP checklist, actions, timeline.
+import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { api } from "./api.js";
+import { t } from "./i18n.js";
+
+const OUTCOMES = ["handled", "cleared", "false_alarm", "duplicate"];
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  return node;
+}
+
+function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
+
+export async function showAlert(panel, alertId, onChanged) {
+  const alert = await api(`/api/v1/alerts/${alertId}`);
+  const error = h("p", { class: "error", role: "alert", "data-testid": "action-error" });
+  const act = async (path, body) => {
+    error.textContent = "";
+    try {
+      await api(`/api/v1/alerts/${alertId}/${path}`, { method: "POST", body });
+      onChanged(alertId);
+    } catch (e) {
+      error.textContent = t("action.failed", { reason: e.message });
+    }
+  };
+  const live = ["open", "acknowledged", "assigned"].includes(alert.state);
+  const note = h("input", { placeholder: t("action.note_placeholder"), "data-testid": "note" });
+  const outcome = h("select", { "data-testid": "outcome" }, OUTCOMES.map((o) => h("option", { value: o }, t(`outcome.${o}`))));
+  const agencies = h("select", { "data-testid": "agency" });
+  const chart = h("div", { class: "chart", "data-testid": "chart" });
+
+  panel.replaceChildren(
+    h("div", { class: "panel-head" },
+      h("h2", { "data-testid": "detail-title" }, `#${alert.id} ${alert.title}`),
+      h("span", { class: `badge sev-${alert.severity}` }, t(`severity.${alert.severity}`)),
+      h("span", { class: `badge state-${alert.state}`, "data-testid": "detail-state" }, t(`state.${alert.state}`))),
+    h("dl", { class: "facts" },
+      h("dt", {}, t("detail.device")), h("dd", {}, alert.device_id || "—"),
+      h("dt", {}, t("detail.zone")), h("dd", {}, alert.zone || "—"),
+      h("dt", {}, t("detail.value")), h("dd", {}, alert.metric ? `${alert.metric} = ${alert.value}` : "—"),
+      h("dt", {}, t("detail.first_seen")), h("dd", {}, when(alert.first_seen)),
+      h("dt", {}, t("detail.count")), h("dd", {}, alert.count)),
+    h("h3", {}, t("detail.chart")), chart,
+    h("div", { class: "actions" },
+      h("button", { type: "button", "data-testid": "acknowledge", disabled: alert.state !== "open",
+        onclick: () => act("acknowledge") }, t("action.acknowledge")),
+      h("button", { type: "button", "data-testid": "escalate", disabled: !live || alert.severity === "critical",
+        onclick: () => act("escalate", { note: note.value || null }) }, t("action.escalate")),
+      agencies,
+      h("button", { type: "button", "data-testid": "assign", disabled: !live,
+        onclick: () => act("assign", { agency: agencies.value, note: note.value || null }) }, t("action.assign")),
+      outcome,
+      h("button", { type: "button", "data-testid": "resolve", disabled: !live,
+        onclick: () => act("resolve", { outcome: outcome.value, note: note.value || null }) }, t("action.resolve")),
+      note,
+      h("button", { type: "button", "data-testid": "add-note",
+        onclick: () => note.value && act("notes", { text: note.value }) }, t("action.note"))),
+    error,
+    h("h3", {}, t("detail.sop")),
+    h("ul", { class: "sop", "data-testid": "sop" }, alert.sop.map((item) => h("li", {},
+      h("label", {}, h("input", { type: "checkbox", checked: item.done, disabled: !live,
+        onchange: (e) => act(`sop/${item.item_no}`, { done: e.target.checked }) }),
+        ` ${item.text}`, item.ticked_by ? h("small", {}, ` — ${item.ticked_by}`) : "")))),
+    h("h3", {}, t("detail.timeline")),
+    h("ol", { class: "timeline", "data-testid": "timeline" }, alert.timeline.map((c) =>
+      h("li", {}, h("time", {}, when(c.at)), ` ${c.actor}: ${c.action} → ${t(`state.${c.to_state}`)}`,
+        c.details && c.details.text ? h("q", {}, c.details.text) : ""))),
+  );
+  api("/api/v1/alerts/agencies").then((list) => agencies.replaceChildren(
+    ...list.filter((a) => a.enabled).map((a) => h("option", { value: a.id }, a.name)))).catch(() => {});
+  if (alert.device_id && alert.metric) drawChart(chart, alert).catch(() => { chart.textContent = t("detail.nodata"); });
+  else chart.textContent = t("detail.nodata");
+  return alert;
+}
+
+async function drawChart(box, alert) {
+  const from = new Date(Date.now() - 6 * 3600 * 1000).toISOString();
+  const series = await api(`/api/v1/telemetry/${encodeURIComponent(alert.device_id)}?metric=${encodeURIComponent(alert.metric)}&from=${encodeURIComponent(from)}&limit=5000`);
+  if (!series.points.length) { box.textContent = t("detail.nodata"); return; }
+  const xs = series.points.map((p) => new Date(p.ts).getTime() / 1000);
+  const ys = series.points.map((p) => p.value ?? p.avg);
+  const width = Math.max(280, box.clientWidth || 420);
+  box.replaceChildren();
+  new uPlot({
+    width, height: 180,
+    series: [{}, { label: alert.metric, stroke: "#d9480f", width: 2 }],
+    axes: [{}, { size: 50 }],
+  }, [xs, ys], box);
+}
+
+export { h };

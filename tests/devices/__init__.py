@@ -1,0 +1,1 @@
+"""Tests of devices/: the device contract, the vendor SDK, the vendor guide."""
