@@ -12,7 +12,7 @@ from rich.table import Table
 from analytics.queries import load_rules
 from analytics.rules import Rule
 from analytics.service import run_analytics
-from hub.cli.common import console, database_url, print_json, settings
+from hub.cli.common import console, database_url, print_json, service_settings, settings
 from hub.errors import DatabaseUnavailable
 
 app = typer.Typer(help="Alert rules: the service that raises alerts from readings and events.")
@@ -23,10 +23,7 @@ def run(ctx: typer.Context) -> None:
     """Run the analytics service (until Ctrl-C or SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
-    current = settings()
-    if current.database_url is None:
-        current = current.model_copy(update={"database_url": database_url(current)})
-    run_analytics(current)
+    run_analytics(service_settings())
 
 
 async def _rules(url: str) -> list[Rule]:

@@ -2,7 +2,7 @@
 
 paho spends tens of microseconds of Python on every publish; a publisher that loads
 a consumer must cost far less than the consumer it measures. So this one speaks the
-few packets it needs itself (CONNECT, PUBLISH at QoS 1, PUBACK, DISCONNECT), encodes
+few packets it needs itself (devices/mqttwire.py, shared with the simulator), encodes
 every message that is due in one go, writes them in large chunks and keeps at most
 ``window`` of them unacknowledged. It imports nothing of the server side.
 
@@ -23,11 +23,8 @@ never repeats for a device, so every reading is a distinct row in the hub.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import select
 import signal
-import socket
 import sys
 import threading
 import time
@@ -36,13 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-CONNECT = 0x10
-CONNACK = 0x20
-PUBLISH_QOS1 = 0x32  # PUBLISH, DUP 0, QoS 1, RETAIN 0 [MQTT-3.3.1]
-PUBACK = 0x40
-DISCONNECT = b"\xe0\x00"
-MAX_REMAINING_LENGTH = 268_435_455  # four length bytes [MQTT-2.2.3]
-MAX_PACKET_ID = 65_535
+from devices.mqttwire import Connection, connect_packet, encode_string, open_socket, publish_packet
 
 # Encoding more than this per round would delay reading acknowledgements.
 _MAX_CHUNK = 2000
@@ -50,80 +41,8 @@ _REPORT_EVERY_S = 0.1
 # Due messages are encoded and sent together once a tick: pacing to within 2 ms.
 _TICK_S = 0.002
 _ACK_TIMEOUT_S = 30.0
-_CONNECT_TIMEOUT_S = 10.0
 # Readings cycle through these values: all inside pm10's valid range 0..2000.
 _VALUES = tuple(b"%d" % ((i * 37) % 2001) for i in range(2001))
-
-
-# -- packet encoding (pure) ------------------------------------------------------------
-def encode_remaining_length(length: int) -> bytes:
-    """MQTT's variable-length integer: 7 bits a byte, low bits first [MQTT-2.2.3]."""
-    if not 0 <= length <= MAX_REMAINING_LENGTH:
-        raise ValueError(f"A remaining length must be 0..{MAX_REMAINING_LENGTH}, not {length}.")
-    out = bytearray()
-    while True:
-        byte, length = length & 0x7F, length >> 7
-        if length:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def decode_remaining_length(data: bytes | bytearray, offset: int) -> tuple[int, int] | None:
-    """(length, bytes it took) of the variable-length integer at *offset*; None if incomplete."""
-    value = 0
-    for i in range(4):
-        if offset + i >= len(data):
-            return None
-        byte = data[offset + i]
-        value |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            return value, i + 1
-    raise ValueError("A remaining length has more than four bytes.")
-
-
-def encode_string(text: str) -> bytes:
-    """A UTF-8 string with its two-byte length [MQTT-1.5.3]."""
-    data = text.encode("utf-8")
-    if len(data) > 0xFFFF:
-        raise ValueError("An MQTT string holds at most 65535 bytes.")
-    return len(data).to_bytes(2, "big") + data
-
-
-def connect_packet(client_id: str, *, keepalive: int = 0, clean_session: bool = True) -> bytes:
-    """CONNECT for MQTT 3.1.1; keepalive 0 turns keep-alive off [MQTT-3.1.2-10]."""
-    variable = b"\x00\x04MQTT\x04" + bytes([0x02 if clean_session else 0x00])
-    body = variable + keepalive.to_bytes(2, "big") + encode_string(client_id)
-    return bytes([CONNECT]) + encode_remaining_length(len(body)) + body
-
-
-def publish_packet(topic_field: bytes, packet_id: int, payload: bytes) -> bytes:
-    """PUBLISH at QoS 1; *topic_field* is the topic as ``encode_string`` made it."""
-    if not 0 < packet_id <= MAX_PACKET_ID:
-        raise ValueError("A packet identifier must be 1..65535 [MQTT-2.3.1-1].")
-    length = len(topic_field) + 2 + len(payload)
-    return b"".join((
-        bytes([PUBLISH_QOS1]), encode_remaining_length(length), topic_field,
-        packet_id.to_bytes(2, "big"), payload,
-    ))
-
-
-def parse_packets(data: bytes | bytearray) -> tuple[list[tuple[int, bytes]], int]:
-    """Complete packets at the start of *data* as (first byte, body), and the bytes used."""
-    packets: list[tuple[int, bytes]] = []
-    pos = 0
-    while len(data) - pos >= 2:
-        decoded = decode_remaining_length(data, pos + 1)
-        if decoded is None:
-            break
-        length, used = decoded
-        start = pos + 1 + used
-        if start + length > len(data):
-            break
-        packets.append((data[pos], bytes(data[start:start + length])))
-        pos = start + length
-    return packets, pos
 
 
 # -- payloads (pure) ---------------------------------------------------------------------
@@ -221,77 +140,6 @@ def _sources(plan: LoadPlan) -> list[_Source]:
     return [_Source(f"cityhub/v1/{d}/telemetry", ()) for d in plan.devices]
 
 
-class _Connection:
-    """The socket, the outgoing buffer and the window of unacknowledged packet ids."""
-
-    def __init__(self, sock: socket.socket, window: int) -> None:
-        self.sock = sock
-        self.window = min(window, MAX_PACKET_ID - 1)
-        self.unacked = bytearray(MAX_PACKET_ID + 1)  # 1 where that packet id awaits its PUBACK
-        self.in_flight = 0
-        self.acked = 0
-        self._next_id = 1
-        self.out = bytearray()
-        self._in = bytearray()
-
-    def take_id(self) -> int | None:
-        packet_id = self._next_id
-        if self.unacked[packet_id] or self.in_flight >= self.window:
-            return None
-        self.unacked[packet_id] = 1
-        self.in_flight += 1
-        self._next_id = packet_id % MAX_PACKET_ID + 1
-        return packet_id
-
-    def pump(self, timeout: float) -> None:
-        """Write what the socket takes, wait up to *timeout*, then read every PUBACK that
-        arrived. Waiting a tick instead of waking per acknowledgement costs a few system
-        calls per tick rather than per message."""
-        if self.out:
-            _, writable, _ = select.select([], [self.sock], [], timeout)
-            if writable:
-                del self.out[:self.sock.send(self.out)]
-        elif timeout > 0:
-            time.sleep(timeout)
-        while True:
-            try:
-                data = self.sock.recv(1 << 18)
-            except BlockingIOError:
-                return
-            if not data:
-                raise ConnectionError("The broker closed the connection.")
-            self._in += data
-            packets, used = parse_packets(self._in)
-            del self._in[:used]
-            for first, body in packets:
-                if first == PUBACK and len(body) == 2:
-                    packet_id = int.from_bytes(body, "big")
-                    if self.unacked[packet_id]:
-                        self.unacked[packet_id] = 0
-                        self.in_flight -= 1
-                        self.acked += 1
-
-
-def _connect(plan: LoadPlan) -> socket.socket:
-    sock = socket.create_connection((plan.host, plan.port), timeout=_CONNECT_TIMEOUT_S)
-    try:
-        sock.sendall(connect_packet(plan.client_id))
-        reply = b""
-        while len(reply) < 4:
-            chunk = sock.recv(4 - len(reply))
-            if not chunk:
-                raise ConnectionError("The broker closed the connection before CONNACK.")
-            reply += chunk
-        if reply[0] != CONNACK or reply[3] != 0:
-            raise ConnectionError(f"The broker refused the connection (return code {reply[3]}).")
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 class _Encoder:
     """Turns due messages into PUBLISH packets, round-robin over the sources."""
 
@@ -303,7 +151,7 @@ class _Encoder:
         self._cursor = 0
         self._value = 0
 
-    def encode(self, conn: _Connection, n: int, now_ms: int) -> int:
+    def encode(self, conn: Connection, n: int, now_ms: int) -> int:
         """Append up to *n* packets to *conn*'s buffer; return how many."""
         sources, values = self._sources, _VALUES
         out = conn.out
@@ -336,8 +184,8 @@ def publish(plan: LoadPlan, stop: threading.Event, progress: Callable[[Report], 
     """Publish ``plan.total`` messages at ``plan.rate`` and wait for their PUBACKs."""
     encoder = _Encoder(plan)
     total = plan.total
-    sock = _connect(plan)
-    conn = _Connection(sock, plan.window)
+    conn = Connection(open_socket(plan.host, plan.port, connect_packet(plan.client_id)),
+                      plan.client_id, window=plan.window)
     sent = 0
     first = last = 0.0
     started = time.monotonic()
@@ -373,16 +221,11 @@ def publish(plan: LoadPlan, stop: threading.Event, progress: Callable[[Report], 
             if now >= next_report:
                 progress(report())
                 next_report = now + _REPORT_EVERY_S
-        # After a half-written packet a DISCONNECT would be garbage; then just close.
-        if not conn.out:
-            with contextlib.suppress(OSError):
-                sock.setblocking(True)
-                sock.settimeout(1.0)
-                sock.sendall(DISCONNECT)
+        conn.disconnect()
     except OSError as exc:  # ConnectionError too: report what was acknowledged so far
         error = f"{type(exc).__name__}: {exc}"
     finally:
-        sock.close()
+        conn.drop()
     return report(done=True)
 
 

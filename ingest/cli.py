@@ -9,7 +9,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from hub.catalogue import load_catalogue
-from hub.cli.common import console, database_url, print_json, settings
+from hub.cli.common import console, database_url, print_json, service_settings, settings
 from hub.db import connection
 from hub.deadletters import list_dead_letters
 from hub.pseudonym import load_keys
@@ -26,10 +26,7 @@ def run(ctx: typer.Context) -> None:
     """Run the ingest service (until Ctrl-C or SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
-    current = settings()
-    if current.database_url is None:
-        current = current.model_copy(update={"database_url": database_url(current)})
-    run_ingest(current)
+    run_ingest(service_settings())
 
 
 @app.command("rejects")

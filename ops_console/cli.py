@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hub.cli.common import console, database_url, print_json, settings
+from hub.cli.common import console, database_url, print_json, service_settings, settings
 from hub.db import connection
 from hub.errors import InvalidInput
 from hub.users import ROLES, add_user, list_users, set_disabled, set_password, validate_role
@@ -100,9 +100,7 @@ def console_command(
 
     from ops_console.app import create_app
 
-    current = settings()
-    if current.database_url is None:
-        current = current.model_copy(update={"database_url": database_url(current)})
+    current = service_settings()
     app = create_app(current)
     uvicorn.run(app, host=host or current.http_host, port=port or current.http_port,
                 log_level=current.log_level.lower(), proxy_headers=False)

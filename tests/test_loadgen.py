@@ -1,4 +1,4 @@
-"""The load generator's packet and payload encoding (pure; nothing running)."""
+"""The load generator's packet (devices/mqttwire.py) and payload encoding (pure; nothing running)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,14 @@ import json
 
 import pytest
 
-from devices.loadgen import (
-    LoadPlan,
-    Report,
+from devices.loadgen import LoadPlan, Report, gateway_payload, gateway_prefixes, reading_payload
+from devices.mqttwire import (
     connect_packet,
     decode_remaining_length,
     encode_remaining_length,
     encode_string,
-    gateway_payload,
-    gateway_prefixes,
     parse_packets,
     publish_packet,
-    reading_payload,
 )
 
 
@@ -68,6 +64,18 @@ def test_connect_packet_for_mqtt_311() -> None:
 def test_publish_packet_qos1() -> None:
     packet = publish_packet(encode_string("a/b"), 258, b'{"x":1}')
     assert packet == b"\x32\x0e\x00\x03a/b\x01\x02" + b'{"x":1}'
+
+
+def test_retained_publish_sets_the_retain_bit() -> None:
+    packet = publish_packet(encode_string("a/b"), 258, b"online", retain=True)
+    assert packet == b"\x33\x0d\x00\x03a/b\x01\x02online"
+
+
+def test_connect_packet_with_credentials_and_a_will() -> None:
+    packet = connect_packet("d", keepalive=60, username="u", password="p", will_topic="s")
+    assert packet[9] == 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80  # flags [MQTT-3.1.2.3]
+    assert packet[10:12] == b"\x00\x3c"
+    assert packet[12:] == b"\x00\x01d" + b"\x00\x01s" + b"\x00\x07offline" + b"\x00\x01u\x00\x01p"
 
 
 def test_publish_packet_with_a_long_payload_uses_two_length_bytes() -> None:

@@ -21,6 +21,14 @@ def settings() -> Settings:
     return load_settings()
 
 
+def service_settings() -> Settings:
+    """Settings for a long-running service: the database URL resolved once, at start."""
+    current = settings()
+    if current.database_url is None:
+        current = current.model_copy(update={"database_url": database_url(current)})
+    return current
+
+
 def database_url(current: Settings) -> str:
     """CITYHUB_DATABASE_URL, or the embedded database of a running `cityhub up`."""
     if current.database_url:

@@ -184,7 +184,11 @@ def list_command(
         for state in states:
             print_json(state_json(state))
         return
-    table = Table("id", "kind", "zone", "status", "connection", "last seen")
+    table = Table()
+    # Ids are what operators copy into the next command: never wrap or cut them.
+    table.add_column("id", no_wrap=True, min_width=12)
+    for heading in ("kind", "zone", "status", "connection", "last seen"):
+        table.add_column(heading)
     for s in states:
         d = s.device
         seen = d.last_seen.isoformat(timespec="seconds") if d.last_seen else "never"

@@ -30,6 +30,7 @@ from rich.progress import Progress
 
 from hub.bench_storage import DEFAULT_SERVER
 from hub.catalogue import load_catalogue
+from hub.doc_sections import replace_section
 from hub.embedded import free_port, wait_for_port
 from hub.errors import HubError
 from hub.registry import add_device
@@ -45,18 +46,6 @@ out = Console(highlight=False)
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
-
-
-def replace_console_section(document: str, section: str) -> str:
-    """*document* with its "## Console" section replaced by *section* (or appended)."""
-    lines = document.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        head = document if document.strip() else "# Benchmarks\n"
-        return head.rstrip("\n") + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
 
 
 def _child(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -179,7 +168,7 @@ def bench_console(
     if write:
         section = _render(clients, alerts, latencies, expected, p50, p99, rows)
         current = doc.read_text(encoding="utf-8") if doc.exists() else ""
-        doc.write_text(replace_console_section(current, section), encoding="utf-8")
+        doc.write_text(replace_section(current, section, HEADING), encoding="utf-8")
         out.print(f"wrote the Console section of {doc}")
 
 
