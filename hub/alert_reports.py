@@ -2,19 +2,22 @@
 
 "Today" is the calendar day in the operations centre's time zone
 (``CITYHUB_OPS_TIMEZONE``, Asia/Seoul by default), computed by PostgreSQL.
+Devices count as online by the rule of ``cityhub device list`` and /api/v1/devices
+(hub.device_status): the stored flag, overruled by three missed reports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg import sql
 
 from hub.alert_store import COLUMNS, AsyncConn, to_alert
 from hub.alerts import SEVERITIES, Alert
+from hub.device_status import Connection, connection_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,22 @@ class Handover:
 
 
 _ZONE = sql.SQL("(%(zone)s::text IS NULL OR zone = %(zone)s)")
+_DEVICES = sql.SQL(
+    "SELECT d.online, d.last_seen, COALESCE((k.spec->>'interval_s')::int, 60) FROM hub.devices d "
+    "JOIN hub.device_kinds k ON k.name = d.kind "
+    "WHERE d.status = 'active' AND (%(zone)s::text IS NULL OR d.zone = %(zone)s)"
+)
+
+
+async def device_connections(conn: AsyncConn, *, zone: str | None = None,
+                             now: datetime | None = None) -> dict[Connection, int]:
+    """Active devices (optionally of one zone) by connection state as of *now*."""
+    at = now or datetime.now(UTC)
+    counts: dict[Connection, int] = {"online": 0, "offline": 0, "never": 0}
+    cur = await conn.execute(_DEVICES, {"zone": zone})
+    for online, last_seen, interval_s in await cur.fetchall():
+        counts[connection_state(online, last_seen, int(interval_s), at)] += 1
+    return counts
 
 
 async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
@@ -80,11 +99,7 @@ async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
     assert row is not None
     the_day, start, end = row
     params.update(start=start, end=end)
-    cur = await conn.execute(
-        sql.SQL("SELECT count(*), count(*) FILTER (WHERE online) FROM hub.devices "
-                "WHERE status = 'active' AND {}").format(_ZONE), params)
-    devices = await cur.fetchone()
-    assert devices is not None
+    devices = await device_connections(conn, zone=zone)
     cur = await conn.execute(
         sql.SQL("SELECT severity, count(*) FROM hub.alerts "
                 "WHERE state IN ('open', 'acknowledged', 'assigned') AND {} GROUP BY severity")
@@ -106,7 +121,7 @@ async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
     assert times is not None
     return Kpis(
         day=the_day, timezone=timezone, zone=zone,
-        devices_total=int(devices[0]), devices_online=int(devices[1]),
+        devices_total=sum(devices.values()), devices_online=devices["online"],
         open_by_severity=counts,
         acknowledged_today=int(times[0]),
         mean_time_to_acknowledge_s=None if times[1] is None else round(float(times[1]), 1),

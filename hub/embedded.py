@@ -189,8 +189,11 @@ class EmbeddedBroker:
                 self.passwords[name] = set_account(conn, name, self._account_password(name))
             write_config(conn, self.data_dir, with_simulator=True, owner=_mosquitto_owner())
         log_file = (self.data_dir / "broker.log").open("ab")
+        # Its own session: a Ctrl-C in the terminal reaches `cityhub up` only, which stops
+        # the services first, so the simulators' last "offline" statuses still get through.
         self._process = subprocess.Popen([binary, "-c", str(self._mosquitto_config())],
-                                         stdout=log_file, stderr=subprocess.STDOUT)
+                                         stdout=log_file, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         log_file.close()
         # Ours, not Mosquitto's pid_file: device commands send SIGHUP here after a change.
         self.pid_file.write_text(f"{self._process.pid}\n", encoding="ascii")

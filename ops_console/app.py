@@ -10,11 +10,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hub.errors import AlreadyExists, Conflict, DatabaseUnavailable, HubError, InvalidInput, NotFound
 from hub.settings import Settings
+from ops_console import input_guard
 from ops_console.api import alerts as alerts_api
 from ops_console.api import audit as audit_api
 from ops_console.api import auth as auth_api
@@ -66,8 +68,12 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.metrics_registry = new_registry()
+    app.add_middleware(input_guard.RejectNul)
+    # Added last, so outermost: refused requests are counted too.
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(psycopg.DataError, input_guard.bad_data)
+    app.add_exception_handler(OverflowError, input_guard.bad_data)
 
     app.include_router(health_api.router)
     app.include_router(auth_api.router)

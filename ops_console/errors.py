@@ -6,6 +6,8 @@
 Hub errors (hub/errors.py) raised by the code behind an endpoint are answered by
 the handlers in :mod:`ops_console.app`: InvalidInput → 400, NotFound → 404,
 AlreadyExists and Conflict → 409, DatabaseUnavailable → 503, each with the message as detail.
+Values the database cannot take (psycopg.DataError: a NUL in text, a date out of
+range) and OverflowError become 400 with a fixed reason (ops_console/input_guard.py).
 """
 
 from __future__ import annotations

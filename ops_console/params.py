@@ -10,7 +10,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from hub.errors import InvalidInput
 from hub.timeparse import BadTimestamp, parse_user_time
@@ -54,6 +56,12 @@ def parse_bucket(value: str) -> timedelta:
     if seconds > 366 * 86400:
         raise InvalidInput("bucket is longer than a year.")
     return timedelta(seconds=seconds)
+
+
+def query_target(resource: str, filters: Mapping[str, str | int | None]) -> str:
+    """An audit target naming a read: ``events?zone=jung-gu&to=…`` (filters given, in order)."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    return f"{resource}?{urlencode(given)}" if given else resource
 
 
 def encode_cursor(values: list[object]) -> str:

@@ -1,14 +1,23 @@
-"""A throw-away Mosquitto for the test run, on a free port of 127.0.0.1."""
+"""A throw-away Mosquitto for the test run, on a free port of 127.0.0.1: anonymous (the
+`broker` fixture), or with the logins of a database (`secure_mosquitto`)."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from hub.broker import write_config as write_broker_files
+from hub.broker_files import conf_snippet
 from hub.embedded import free_port, mosquitto_binary, wait_for_port
 
 
@@ -53,3 +62,54 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         process.terminate()
         process.wait(10)
         log.close()
+
+
+def mosquitto_owner() -> tuple[int, int] | None:
+    """(uid, gid) to give the broker's files: Mosquitto started as root drops to its own user."""
+    if os.geteuid() != 0:
+        return None
+    entry = pwd.getpwnam("mosquitto")
+    return entry.pw_uid, entry.pw_gid
+
+
+@dataclass(frozen=True)
+class SecureBroker:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def broker(self) -> Broker:
+        return Broker("127.0.0.1", self.port)
+
+    def url(self, username: str, password: str) -> str:
+        return f"mqtt://{username}:{password}@127.0.0.1:{self.port}"
+
+
+@contextmanager
+def secure_mosquitto(database_url: str) -> Iterator[SecureBroker]:
+    """Mosquitto with the password file and ACL `cityhub broker config` writes from the
+    registry of *database_url* (anonymous logins off); the ingest account must exist."""
+    binary = mosquitto_binary()
+    if binary is None:
+        pytest.fail("Mosquitto is not installed; `make test` installs it (scripts/install-mosquitto).")
+    # Not pytest's tmp_path: its 0700 parents would keep the broker's own user out.
+    directory = Path(tempfile.mkdtemp(prefix="cityhub-broker-"))
+    directory.chmod(0o755)
+    with psycopg.connect(database_url) as conn:
+        write_broker_files(conn, directory, owner=mosquitto_owner())
+    port = free_port()
+    config = directory / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\npersistence false\n" + conf_snippet(directory),
+                      encoding="utf-8")
+    log = (directory / "mosquitto.log").open("wb")
+    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not wait_for_port(port, 15):
+            pytest.fail(f"Mosquitto did not start: {(directory / 'mosquitto.log').read_text()}")
+        yield SecureBroker(port, directory, process)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -68,8 +68,10 @@ def _register_demo_devices(url: str, current: Settings) -> list[dict[str, object
 
 def _child(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     log_file = log_path.open("ab")
+    # Outside the terminal's process group: Ctrl-C reaches `up`, which stops the children
+    # in order (services before the broker and the database).
     return subprocess.Popen([sys.executable, "-m", "hub", *args], env=env,
-                            stdout=log_file, stderr=subprocess.STDOUT)
+                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def up_command() -> None:

@@ -1,4 +1,9 @@
-"""/api/v1/audit: read the hash-chained audit log (admins and supervisors)."""
+"""/api/v1/audit: read the hash-chained audit log (admins and supervisors).
+
+The log names who did what, so reading it is itself audited: each request appends
+an ``audit.read`` row (the filters as target) after the read, in one transaction;
+the page returned does not include that row.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from fastapi import APIRouter, Depends, Query
 from psycopg import sql
 from pydantic import BaseModel
 
+from hub import audit
 from ops_console.auth import Principal, require_roles
 from ops_console.db import DbConn
-from ops_console.params import decode_cursor, encode_cursor, parse_time
+from ops_console.params import decode_cursor, encode_cursor, parse_time, query_target
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -56,10 +62,17 @@ async def list_audit(
 ) -> AuditPage:
     """Audit rows, newest first. `cityhub audit verify` checks the chain."""
     before = int(decode_cursor(cursor, (int,))[0]) if cursor else None  # type: ignore[call-overload]
-    cur = await conn.execute(_QUERY, {
-        "actor": actor, "action": action, "target": target, "from": parse_time("from", start),
-        "to": parse_time("to", end), "before": before, "n": limit + 1})
-    rows = await cur.fetchall()
+    lower, upper = parse_time("from", start), parse_time("to", end)
+    filters = {"actor": actor, "action": action, "target": target,
+               "from": lower.isoformat() if lower else None, "to": upper.isoformat() if upper else None}
+    async with conn.transaction():
+        cur = await conn.execute(_QUERY, {
+            "actor": actor, "action": action, "target": target, "from": lower,
+            "to": upper, "before": before, "n": limit + 1})
+        rows = await cur.fetchall()
+        await audit.append(conn, actor=principal.username, action="audit.read",
+                           target=query_target("audit", filters),
+                           details={"rows": min(len(rows), limit), "before_id": before})
     more = len(rows) > limit
     items = [AuditOut(id=i, ts=ts, actor=a, action=act, target=t, details=d, hash=h)
              for i, ts, a, act, t, d, h in rows[:limit]]

@@ -1,4 +1,12 @@
-"""/api/v1/events: discrete device events (CCTV analytics, outages …), newest first, paged."""
+"""/api/v1/events: discrete device events (CCTV analytics, outages …), newest first, paged.
+
+Events may carry personal data in pseudonymised form: ``subject`` and the attributes
+the device kind marks ``personal`` (a licence plate, a person's track id). That is
+restricted data, so a request whose page holds any appends one ``events.read_restricted``
+row to the audit log (the filters as target, how many rows held personal data), in
+the same transaction as the read; if the row cannot be written, nothing is returned.
+Analysts may not read events at all (see ``READERS``).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +17,21 @@ from fastapi import APIRouter, Depends, Query
 from psycopg import sql
 from pydantic import BaseModel
 
+from hub import audit
 from hub.errors import NotFound
 from ops_console.auth import Principal, require_roles
 from ops_console.db import DbConn
-from ops_console.params import cursor_time, decode_cursor, encode_cursor, time_range
+from ops_console.params import cursor_time, decode_cursor, encode_cursor, query_target, time_range
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 READERS = ("operator", "supervisor", "admin")
 
 _QUERY = sql.SQL(
-    "SELECT e.ts, e.device_id, e.type, e.severity, e.confidence, e.subject, e.attributes, d.zone "
+    "SELECT e.ts, e.device_id, e.type, e.severity, e.confidence, e.subject, e.attributes, d.zone, "
+    "  e.subject IS NOT NULL OR EXISTS (SELECT 1 FROM jsonb_each(k.spec->'fields') f "
+    "    WHERE f.value->>'personal' = 'true' AND e.attributes ? f.key) "
     "FROM hub.events e LEFT JOIN hub.devices d ON d.id = e.device_id "
+    "LEFT JOIN hub.device_kinds k ON k.name = d.kind "
     "WHERE e.ts >= %(from)s AND e.ts < %(to)s "
     "AND (%(device)s::text IS NULL OR e.device_id = %(device)s) "
     "AND (%(zone)s::text IS NULL OR d.zone = %(zone)s) "
@@ -71,14 +83,23 @@ async def list_events(
         found = await conn.execute("SELECT 1 FROM hub.devices WHERE id = %s", (device,))
         if await found.fetchone() is None:
             raise NotFound(f"No device with id {device!r} is registered.")
-    cur = await conn.execute(_QUERY, {
-        "from": lower, "to": upper, "device": device, "zone": zone, "type": type,
-        "severity": severity, "c_ts": c_ts, "c_dev": c_dev, "c_type": c_type, "n": limit + 1})
-    rows = await cur.fetchall()
+    filters = {"device": device, "zone": zone, "type": type, "severity": severity,
+               "from": lower.isoformat(), "to": upper.isoformat()}
+    async with conn.transaction():
+        cur = await conn.execute(_QUERY, {
+            "from": lower, "to": upper, "device": device, "zone": zone, "type": type,
+            "severity": severity, "c_ts": c_ts, "c_dev": c_dev, "c_type": c_type, "n": limit + 1})
+        rows = await cur.fetchall()
+        personal = sum(1 for row in rows[:limit] if row[-1])
+        if personal:
+            await audit.append(conn, actor=principal.username, action="events.read_restricted",
+                               target=query_target("events", filters),
+                               details={"rows": min(len(rows), limit), "rows_with_personal_data": personal,
+                                        "cursor": cursor is not None})
     more = len(rows) > limit
     items = [EventOut(ts=ts, device_id=dev, type=kind, severity=sev, confidence=conf, subject=subj,
                       attributes=attrs or {}, zone=z)
-             for ts, dev, kind, sev, conf, subj, attrs, z in rows[:limit]]
+             for ts, dev, kind, sev, conf, subj, attrs, z, _ in rows[:limit]]
     next_cursor = None
     if more:
         tail = items[-1]

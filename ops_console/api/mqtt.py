@@ -5,6 +5,8 @@ bearer token. Answers follow EMQX 5's HTTP authenticator and authorizer: status
 200 with ``{"result": "allow" | "deny", "is_superuser": false}``. A request with
 missing fields is answered "deny", never a 4xx: EMQX treats any other status as
 "ignore", which a broker without ``no_match = deny`` would turn into "allow".
+A field holding a NUL character is answered "deny" for the same reason: no
+username, password or topic contains one, and PostgreSQL text cannot hold it.
 The rules are hub/mqtt_access.py's, the same as the Mosquitto files'.
 """
 
@@ -48,6 +50,10 @@ class AclOut(BaseModel):
     result: Literal["allow", "deny"]
 
 
+def _has_nul(*values: str) -> bool:
+    return any("\x00" in v for v in values)
+
+
 async def identity_of(conn: AsyncConn, username: str) -> MqttIdentity | None:
     """The identity behind an authenticated username (ACL requests carry no password)."""
     if username in mqtt_access.SERVICE_ROLES:
@@ -65,6 +71,9 @@ async def identity_of(conn: AsyncConn, username: str) -> MqttIdentity | None:
 @router.post("/auth")
 async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn) -> AuthOut:
     """May this username and password connect? (EMQX HTTP authenticator.)"""
+    if _has_nul(body.username, body.password, body.clientid):
+        log.info("broker login refused: a field contains NUL")
+        return AuthOut(result="deny")
     identity = await mqtt_access.authenticate_async(conn, body.username, body.password)
     if identity is None:
         log.info("broker login refused for %r", body.username[:128])
@@ -75,7 +84,8 @@ async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn) -> AuthOut:
 @router.post("/acl")
 async def mqtt_acl(_: Broker, body: AclIn, conn: DbConn) -> AclOut:
     """May this username publish to / subscribe to this topic? (EMQX HTTP authorizer.)"""
-    if body.action not in ("publish", "subscribe") or not body.topic:
+    if (body.action not in ("publish", "subscribe") or not body.topic
+            or _has_nul(body.username, body.topic, body.clientid)):
         return AclOut(result="deny")
     identity = await identity_of(conn, body.username)
     if identity is None:

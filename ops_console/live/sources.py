@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from hub.alert_reports import device_connections
 from ops_console.live import messages
 from ops_console.live.messages import Message
 
@@ -38,10 +39,6 @@ _KPI_ALERTS = sql.SQL(
     "SELECT severity, state, count(*) FROM {} WHERE state IN ('open', 'acknowledged', 'assigned') "
     "GROUP BY severity, state"
 ).format(sql.Identifier("hub", "alerts"))
-_KPI_DEVICES = sql.SQL(
-    "SELECT count(*) FILTER (WHERE online), count(*) FILTER (WHERE online IS NOT TRUE), count(*) "
-    "FROM {} WHERE status = 'active'"
-).format(sql.Identifier("hub", "devices"))
 
 
 async def alert_backlog(conn: AConn, since_seq: int, limit: int) -> list[Message]:
@@ -102,8 +99,9 @@ async def kpi_values(conn: AConn) -> dict[str, Any]:
         by_severity[str(severity)] = by_severity.get(str(severity), 0) + int(n)
         if state == "open":
             unacknowledged += int(n)
-    cur = await conn.execute(_KPI_DEVICES)
-    row = await cur.fetchone()
-    online, offline, total = (int(v) for v in row) if row else (0, 0, 0)
+    # The same rule as /api/v1/kpis and the device list: silence overrules the stored flag.
+    devices = await device_connections(conn)
+    total = sum(devices.values())
+    online, offline = devices["online"], total - devices["online"]
     return {"open_alerts": by_severity, "unacknowledged": unacknowledged,
             "devices_online": online, "devices_offline": offline, "devices_total": total}

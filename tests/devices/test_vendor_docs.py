@@ -4,8 +4,10 @@ Each ```sh block with mosquitto_pub is preceded by a comment that says what it m
 do, e.g. ``<!-- expect: readings aq-jung-001=3 -->``; forms: ``readings ID=N …``,
 ``events ID=N``, ``online ID``, ``rejected ID=CODE``, with ``fiware`` in front for the
 FIWARE examples. Only the connection placeholder ``-h localhost -p 1883`` is replaced by
-the test broker's address, and ``$TOKEN`` comes from the environment (the test broker
-is anonymous, so any token passes).
+the test broker's address. The broker has the logins and topic rules of production (no
+anonymous clients), and ``$TOKEN`` is the token that the guide's own ``cityhub device add``
+lines printed for the device whose topic the example publishes on, so a wrong ``-u`` or
+``-P`` in the guide fails.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from hub.broker import set_account
 from hub.catalogue import Catalogue
-from hub.embedded import free_port, mosquitto_binary, wait_for_port
+from hub.mqtt_access import INGEST_ACCOUNT
 from hub.scratch import scratch_database
 from tests.fix_ingest import IngestProcess, ingest_env
-from tests.fix_mqtt import Broker, write_config
+from tests.fix_mqtt import Broker, secure_mosquitto
 from tests.helpers import Conn, count
-from tests.mqtt_client import device
+from tests.mqtt_client import logged_in
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,6 +43,10 @@ SDK_PLACEHOLDER = '"localhost", 1883'
 PLACEHOLDER = "-h localhost -p 1883"
 MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
 _EXPECT = re.compile(r"<!-- expect: (.+?) -->")
+# What `cityhub device add` prints; the token is shown once.
+_PRINTED_TOKEN = re.compile(r"MQTT password \(token, shown once\):\s+(\S+)")
+# The device whose topics an example publishes on (a gateway's under cityhub/v1/gateway/).
+_TOPIC_OWNER = re.compile(r"-t cityhub/v1/(?:gateway/)?([^/\s]+)/")
 
 
 @dataclass(frozen=True)
@@ -122,45 +129,44 @@ def test_the_guide_has_every_kind_of_example() -> None:
 class DocsHub:
     database_url: str
     broker: Broker
+    tokens: dict[str, str]  # device id -> the token its `cityhub device add` printed
 
 
-@pytest.fixture(scope="module")
-def docs_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A broker of its own: other tests' ingest services would answer the guide's devices too."""
-    binary = mosquitto_binary()
-    assert binary is not None, "Mosquitto is not installed (scripts/install-mosquitto)"
-    directory = Path(tmp_path_factory.mktemp("docs-mosquitto"))
-    port = free_port()
-    with (directory / "mosquitto.log").open("wb") as log:
-        process = subprocess.Popen([binary, "-c", str(write_config(directory, port))],
-                                   stdout=log, stderr=subprocess.STDOUT)
-        try:
-            assert wait_for_port(port, 15), (directory / "mosquitto.log").read_text()
-            yield Broker("127.0.0.1", port)
-        finally:
-            process.terminate()
-            process.wait(10)
+def register_guide_devices(database_url: str, state_dir: Path) -> dict[str, str]:
+    """Run the guide's `cityhub device add` lines; the tokens they print, by device id."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    # A state directory of its own: no running `cityhub up` of this machine is touched.
+    env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(state_dir)}
+    tokens = {}
+    for args in device_add_commands():
+        result = subprocess.run([sys.executable, "-m", "hub", *args], env=env, capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == 0, f"cityhub {' '.join(args)}: {result.stderr}"
+        printed = _PRINTED_TOKEN.search(result.stdout)
+        assert printed, f"cityhub {' '.join(args)} printed no token: {result.stdout}"
+        tokens[args[args.index("--id") + 1]] = printed.group(1)
+    return tokens
 
 
 @pytest.fixture(scope="module")
 def docs_hub(
-    pg_admin_url: str, catalogue: Catalogue, docs_broker: Broker, key_file: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    pg_admin_url: str, catalogue: Catalogue, key_file: Path, tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DocsHub]:
-    broker = docs_broker
-    # A database of its own: the guide's device ids are fixed and must not collide.
+    # A database and a broker of their own: the guide's device ids are fixed and must not
+    # collide, and other tests' ingest services would answer the guide's devices too.
     with scratch_database(pg_admin_url, f"cityhub_docs_{os.getpid()}", catalogue) as url:
-        env = ingest_env(url, broker, key_file)
-        for args in device_add_commands():
-            result = subprocess.run([sys.executable, "-m", "hub", *args], env=env, capture_output=True,
-                                    text=True, timeout=60, check=False)
-            assert result.returncode == 0, f"cityhub {' '.join(args)}: {result.stderr}"
-        process = IngestProcess(env, Path(tmp_path_factory.mktemp("docs-ingest")) / "ingest.log")
-        process.start()
-        try:
-            yield DocsHub(url, broker)
-        finally:
-            process.stop()
+        tokens = register_guide_devices(url, Path(tmp_path_factory.mktemp("docs-state")))
+        with psycopg.connect(url) as conn:
+            ingest_password = set_account(conn, INGEST_ACCOUNT)
+        with secure_mosquitto(url) as secure:
+            env = ingest_env(url, secure.broker, key_file,
+                             CITYHUB_MQTT_URL=secure.url(INGEST_ACCOUNT, ingest_password))
+            process = IngestProcess(env, Path(tmp_path_factory.mktemp("docs-ingest")) / "ingest.log")
+            process.start()
+            try:
+                yield DocsHub(url, secure.broker, tokens)
+            finally:
+                process.stop()
 
 
 def _counter(conn: Conn, what: str, device_id: str, code: str) -> Callable[[], object]:
@@ -179,9 +185,15 @@ def _reached(counter: Callable[[], object], want: object) -> bool:
     return counter() == want
 
 
+def topic_owner(example: Example) -> str:
+    owners: set[str] = set(_TOPIC_OWNER.findall(example.script))
+    assert len(owners) == 1, f"docs/vendors.md:{example.line}: publishes for {owners or 'no device'}"
+    return owners.pop()
+
+
 def run_example(example: Example, hub: DocsHub) -> None:
     script = example.script.replace(PLACEHOLDER, f"-h {hub.broker.host} -p {hub.broker.port}")
-    env = {**os.environ, "TOKEN": "token-printed-by-cityhub-device-add"}
+    env = {**os.environ, "TOKEN": hub.tokens[topic_owner(example)]}
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, f"docs/vendors.md:{example.line}: {result.stderr}"
@@ -195,10 +207,15 @@ def test_the_example_does_what_the_guide_says(example: Example, docs_hub: DocsHu
         before = {d: c() for d, c in counters.items()}
         if example.what == "rejected":
             (device_id, code), = example.targets.items()
-            with device(docs_hub.broker) as listener:
+            # As the guide's mosquitto_sub: the device itself reads its errors topic.
+            listener = logged_in(docs_hub.broker, device_id, docs_hub.tokens[device_id])
+            try:
+                assert listener.accepted
                 listener.subscribe(f"cityhub/v1/{device_id}/errors")
                 run_example(example, docs_hub)
                 replies = wait_for(listener.replies, what="a reply on the errors topic")
+            finally:
+                listener.close()
             assert [r["code"] for _, r in replies] == [code]
             assert replies[0][1]["topic"] == f"cityhub/v1/{device_id}/telemetry"
             wait_for(lambda: counters[device_id]() == before[device_id] + 1,  # type: ignore[operator]
@@ -225,7 +242,7 @@ def test_the_sdk_example_does_what_the_guide_says(example: Example, docs_hub: Do
         rejected = _counter(conn, "rejected", device_id, "out_of_range")
         before = readings(), rejected()
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "TOKEN": "token"}, check=False)
+                                env={**os.environ, "TOKEN": docs_hub.tokens[device_id]}, check=False)
         assert result.returncode == 0, f"docs/sdk.md:{example.line}: {result.stderr}"
         assert "pm10=5000 is outside the valid range 0..2000 (out_of_range)" in result.stdout
         want = before[0] + int(expected)  # type: ignore[operator]

@@ -3,82 +3,33 @@
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
-import shutil
-import subprocess
-import tempfile
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 from typer.testing import CliRunner
 
-from hub.broker import set_account, write_config
-from hub.broker_files import conf_snippet
+from hub.broker import set_account
 from hub.catalogue import Catalogue
 from hub.cli.main import _plugins, app
-from hub.embedded import free_port, mosquitto_binary, wait_for_port
 from hub.mqtt_access import INGEST_ACCOUNT
 from hub.registry import add_device
 from tests.fix_ingest import IngestProcess, ingest_env
-from tests.fix_mqtt import Broker
+from tests.fix_mqtt import SecureBroker, secure_mosquitto
 from tests.helpers import now_iso, rows
+from tests.mqtt_client import logged_in, login
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def _owner() -> tuple[int, int] | None:
-    # Mosquitto started as root drops to its own user, which must read the files.
-    if os.geteuid() != 0:
-        return None
-    entry = pwd.getpwnam("mosquitto")
-    return entry.pw_uid, entry.pw_gid
-
-
-@dataclass
-class SecureBroker:
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes]
-
-    def url(self, username: str, password: str) -> str:
-        return f"mqtt://{username}:{password}@127.0.0.1:{self.port}"
-
-
 @pytest.fixture(scope="module")
 def secure_broker(database_url: str, ingest_password: str) -> Iterator[SecureBroker]:
-    binary = mosquitto_binary()
-    if binary is None:
-        pytest.fail("Mosquitto is not installed; `make test` installs it (scripts/install-mosquitto).")
-    # Not pytest's tmp_path: its 0700 parents would keep the broker's own user out.
-    directory = Path(tempfile.mkdtemp(prefix="cityhub-broker-"))
-    directory.chmod(0o755)
-    with psycopg.connect(database_url) as conn:
-        write_config(conn, directory, owner=_owner())
-    port = free_port()
-    config = directory / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\npersistence false\n" + conf_snippet(directory),
-                      encoding="utf-8")
-    log = (directory / "mosquitto.log").open("wb")
-    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        if not wait_for_port(port, 15):
-            pytest.fail(f"Mosquitto did not start: {(directory / 'mosquitto.log').read_text()}")
-        yield SecureBroker(port, directory, process)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-        shutil.rmtree(directory, ignore_errors=True)
+    with secure_mosquitto(database_url) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +73,7 @@ def running(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[IngestProcess]:
     broker_config(cli_env, secure_broker)
-    env = ingest_env(database_url, Broker("127.0.0.1", secure_broker.port), key_file,
+    env = ingest_env(database_url, secure_broker.broker, key_file,
                      CITYHUB_MQTT_URL=secure_broker.url(INGEST_ACCOUNT, ingest_password))
     process = IngestProcess(env, Path(tmp_path_factory.mktemp("ingest-auth")) / "ingest.log")
     process.start()
@@ -130,55 +81,6 @@ def running(
         yield process
     finally:
         process.stop()
-
-
-class Client:
-    """A device's MQTT 3.1.1 connection with a username and password."""
-
-    def __init__(self, port: int, username: str | None, password: str | None) -> None:
-        self.client = paho.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"auth-test-{secrets.token_hex(4)}")
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        self.connack: ReasonCode | None = None
-        self.received: list[tuple[str, bytes]] = []
-        self._connected = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, bytes(m.payload)))
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert self._connected.wait(10), "no CONNACK"
-
-    def _on_connect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        self.connack = reason
-        self._connected.set()
-
-    @property
-    def accepted(self) -> bool:
-        return self.connack is not None and not self.connack.is_failure
-
-    def publish(self, topic: str, payload: str) -> None:
-        info = self.client.publish(topic, payload, qos=1)
-        info.wait_for_publish(10)
-        assert info.is_published()
-
-    def subscribe(self, topic: str) -> None:
-        done = threading.Event()
-        self.client.on_subscribe = lambda *_: done.set()
-        self.client.subscribe(topic, qos=1)
-        assert done.wait(10), "no SUBACK"
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def login(broker: SecureBroker, username: str | None, password: str | None) -> bool:
-    client = Client(broker.port, username, password)
-    try:
-        return client.accepted
-    finally:
-        client.close()
 
 
 def reading(value: float) -> str:
@@ -189,7 +91,7 @@ def test_a_device_publishes_under_its_own_id_and_not_under_anothers(
     running: IngestProcess, secure_broker: SecureBroker, devices: dict[str, str], db: psycopg.Connection[Any]
 ) -> None:
     mine, other, _ = devices
-    client = Client(secure_broker.port, mine, devices[mine])
+    client = logged_in(secure_broker.broker, mine, devices[mine])
     try:
         assert client.accepted
         # The broker acknowledges a denied QoS 1 publish in MQTT 3.1.1 but drops it.
@@ -206,7 +108,7 @@ def test_a_device_reads_its_own_rejections_from_ingest(
     running: IngestProcess, secure_broker: SecureBroker, devices: dict[str, str]
 ) -> None:
     mine = next(iter(devices))
-    client = Client(secure_broker.port, mine, devices[mine])
+    client = logged_in(secure_broker.broker, mine, devices[mine])
     try:
         client.subscribe(f"cityhub/v1/{mine}/errors")
         client.publish(f"cityhub/v1/{mine}/telemetry", "not json")
@@ -223,8 +125,8 @@ def test_a_gateway_publishes_under_the_gateway_prefix_and_a_sensor_cannot(
     sensor, _, gateway = devices
     behind = f"auth-behind-{secrets.token_hex(3)}"
     add_device(db, catalogue, behind, "air_quality", gateway_id=gateway)
-    as_sensor = Client(secure_broker.port, sensor, devices[sensor])
-    as_gateway = Client(secure_broker.port, gateway, devices[gateway])
+    as_sensor = logged_in(secure_broker.broker, sensor, devices[sensor])
+    as_gateway = logged_in(secure_broker.broker, gateway, devices[gateway])
     try:
         as_sensor.publish(f"cityhub/v1/gateway/{sensor}/telemetry",
                           f'{{"{behind}": [{reading(1.0)}]}}')
@@ -240,10 +142,10 @@ def test_anonymous_and_wrong_password_logins_are_refused(
     running: IngestProcess, secure_broker: SecureBroker, devices: dict[str, str]
 ) -> None:
     device_id = next(iter(devices))
-    assert not login(secure_broker, None, None)
-    assert not login(secure_broker, device_id, devices[device_id] + "x")
-    assert not login(secure_broker, "no-such-device", devices[device_id])
-    assert login(secure_broker, device_id, devices[device_id])
+    assert not login(secure_broker.broker, None, None)
+    assert not login(secure_broker.broker, device_id, devices[device_id] + "x")
+    assert not login(secure_broker.broker, "no-such-device", devices[device_id])
+    assert login(secure_broker.broker, device_id, devices[device_id])
 
 
 def test_rotation_and_revocation_take_effect_after_broker_config(
@@ -252,24 +154,24 @@ def test_rotation_and_revocation_take_effect_after_broker_config(
 ) -> None:
     device_id = f"auth-rot-{secrets.token_hex(3)}"
     old = add_device(db, catalogue, device_id, "cctv").token
-    assert not login(secure_broker, device_id, old)  # not in the broker's files yet
+    assert not login(secure_broker.broker, device_id, old)  # not in the broker's files yet
     broker_config(cli_env, secure_broker)
-    assert wait_for(lambda: login(secure_broker, device_id, old), what="the new device to log in")
+    assert wait_for(lambda: login(secure_broker.broker, device_id, old), what="the new device to log in")
 
     rotated = CliRunner().invoke(app, ["device", "rotate", device_id, "--json"], env=cli_env)
     assert rotated.exit_code == 0, rotated.output
     new = next(line for line in rotated.output.splitlines() if line.startswith("{"))
     token = str(__import__("json").loads(new)["token"])
     broker_config(cli_env, secure_broker)
-    assert wait_for(lambda: not login(secure_broker, device_id, old), what="the old token to fail")
-    assert login(secure_broker, device_id, token)
+    assert wait_for(lambda: not login(secure_broker.broker, device_id, old), what="the old token to fail")
+    assert login(secure_broker.broker, device_id, token)
 
-    connected = Client(secure_broker.port, device_id, token)
+    connected = logged_in(secure_broker.broker, device_id, token)
     try:
         revoked = CliRunner().invoke(app, ["device", "revoke", device_id], env=cli_env)
         assert revoked.exit_code == 0, revoked.output
         broker_config(cli_env, secure_broker)
-        assert wait_for(lambda: not login(secure_broker, device_id, token), what="revocation")
+        assert wait_for(lambda: not login(secure_broker.broker, device_id, token), what="revocation")
         # Mosquitto re-checks logins on reload and drops the revoked device's session.
         wait_for(lambda: not connected.client.is_connected(), what="the revoked device to be dropped")
     finally:

@@ -1,0 +1,126 @@
+"""The bench's child processes: a throw-away Mosquitto, the real ingest service, analytics
+and the console, each with its log in the bench's directory and always stopped."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from hub.embedded import free_port, mosquitto_binary, wait_for_port
+from hub.errors import ConfigError, HubError
+from hub.pseudonym import ensure_keys
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 20.0
+
+
+def mosquitto_config(port: int) -> str:
+    return (
+        "# Written by `cityhub bench console` for one run.\n"
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence false\n"
+        # 0 is "no maximum" (mosquitto.conf(5)): ingest acknowledges only after commit.
+        "max_queued_messages 0\n"
+        "max_inflight_messages 0\n"
+    )
+
+
+class Services:
+    """Starts the servers one by one; stops every one started, newest first, on exit."""
+
+    def __init__(self, directory: Path, database_url: str) -> None:
+        self.directory = directory
+        self.database_url = database_url
+        self.broker_port = 0
+        self.http_port = 0
+        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def _start(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
+        with (self.directory / f"{name}.log").open("ab") as handle:
+            process = subprocess.Popen(args, env=None if env is None else dict(env),
+                                       stdout=handle, stderr=subprocess.STDOUT)
+        self._children.append((name, process))
+
+    def _failed(self, name: str, what: str) -> HubError:
+        return HubError(f"The {name} {what}; see {self.directory / f'{name}.log'}.")
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+        env.update({"CITYHUB_DATABASE_URL": self.database_url,
+                    "CITYHUB_SECRET_KEY": secrets.token_urlsafe(32), "CITYHUB_LOG_LEVEL": "WARNING"})
+        env.update({f"CITYHUB_{k.upper()}": v for k, v in extra.items()})
+        return env
+
+    def start_broker(self) -> None:
+        binary = mosquitto_binary()
+        if binary is None:
+            raise ConfigError("`cityhub bench console` needs Mosquitto: run `apt-get install mosquitto`.")
+        self.broker_port = free_port()
+        config = self.directory / "mosquitto.conf"
+        config.write_text(mosquitto_config(self.broker_port), encoding="utf-8")
+        self._start("mosquitto", [binary, "-c", str(config)])
+        if not wait_for_port(self.broker_port, START_TIMEOUT_S):
+            raise self._failed("mosquitto", "did not listen")
+
+    def start_ingest(self) -> None:
+        """The real ingest service, as operators run it, with its default batching."""
+        key_file = self.directory / "pseudonym-keys.json"
+        ensure_keys(key_file)
+        metrics = free_port()
+        env = self._env(mqtt_url=f"mqtt://127.0.0.1:{self.broker_port}",
+                        pseudonym_key_file=str(key_file), state_dir=str(self.directory),
+                        ingest_metrics_port=str(metrics),
+                        ingest_client_id=f"cityhub-bench-{secrets.token_hex(4)}")
+        self._start("ingest", [sys.executable, "-m", "hub", "ingest"], env)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _ingest_ready(metrics):
+            if self._children[-1][1].poll() is not None:
+                raise self._failed("ingest", "exited")
+            if time.monotonic() > deadline:
+                raise self._failed("ingest", "was not subscribed in time")
+            time.sleep(0.1)
+
+    def start_hub(self, ws_queue_limit: int) -> None:
+        """Analytics (rules → alerts) and the console (API and live view)."""
+        self.http_port = free_port()
+        env = self._env(http_port=str(self.http_port), console_ws_queue_limit=str(ws_queue_limit))
+        self._start("analytics", [sys.executable, "-m", "hub", "analytics"], env)
+        self._start("console", [sys.executable, "-m", "hub", "console"], env)
+        if not wait_for_port(self.http_port, START_TIMEOUT_S):
+            raise self._failed("console", "did not start")
+
+    def stop(self) -> None:
+        for _name, process in reversed(self._children):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(STOP_TIMEOUT_S)
+        self._children.clear()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, _t: type[BaseException] | None, _e: BaseException | None,
+                 _tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _ingest_ready(port: int) -> bool:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return False
+    return any(line.startswith("cityhub_ingest_ready ") and float(line.split()[1]) == 1.0
+               for line in text.splitlines())
