@@ -1,4 +1,6 @@
 """Device side: simulators, load generation and the vendor SDK.
 
-Nothing here imports the server packages: a vendor installs it alone on a gateway.
+The vendor SDK (``sdk/``), ``mqttwire.py`` and ``loadgen.py`` import none of the server
+packages, so a vendor can install them alone on a gateway; the simulator and the device
+contract build on the hub's catalogue and settings.
 """

@@ -20,10 +20,10 @@ from rich.live import Live
 from devices.sim.clock import iso
 from devices.sim.engine import Engine, EngineOptions, Stats
 from devices.sim.errors import SimulationError
-from devices.sim.fleet import KindSpec, build_fleet, load_devices_file, parse_counts
+from devices.sim.fleet import build_fleet, load_devices_file, parse_counts
 from devices.sim.groundtruth import GroundTruthWriter
 from devices.sim.scenarios import SCENARIOS, scenario
-from devices.sim.setup import endpoint, make_clock, periods
+from devices.sim.setup import make_clock, periods
 from devices.sim.simulator import Simulator
 from devices.sim.zones import zones_named
 
@@ -79,10 +79,12 @@ def simulate_command(
     `cityhub simulate --air-quality 25 --scenario asian-dust --speed 60 --duration 600`.
     """
     from hub.catalogue import load_catalogue
+    from hub.errors import HubError
     from hub.settings import load_settings
 
     try:
-        settings = load_settings()
+        settings = load_settings(mqtt_url=mqtt_url)
+        target = settings.mqtt_target()
         chosen = scenario(scenario_names or [])
         counts = parse_counts(devices or [])
         for kind, count in (("air_quality", air_quality), ("smart_meter", smart_meter), ("cctv", cctv)):
@@ -98,13 +100,11 @@ def simulate_command(
         if not fleet:
             raise SimulationError("No devices to simulate: give counts, e.g. --air-quality 10.")
         catalogue = load_catalogue(settings.kinds_file)
-        kinds = {name: KindSpec(k.interval_s, {m.name: (m.min, m.max) for m in k.metrics.values()})
-                 for name, k in catalogue.kinds.items()}
-        target = endpoint(mqtt_url)
+        kinds = catalogue.kinds
         if register:
             from devices.sim.register import register_missing
 
-            added = register_missing(settings.require_database(), settings.kinds_file, fleet)
+            added = register_missing(settings.require_database(), catalogue, fleet)
             _errors.print(f"registered {added} new device(s)")
         now = time.time()
         clock = make_clock(now, speed, duration, start, chosen)
@@ -113,7 +113,7 @@ def simulate_command(
         truth = GroundTruthWriter(truth_path, secrets.token_hex(4))
         options = EngineOptions(target, periods(fleet, kinds, speed, rate), duration, window)
         engine = Engine(sim, fleet, clock, options, truth)
-    except (SimulationError, ValueError) as exc:
+    except (SimulationError, HubError, ValueError) as exc:
         _errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     stop = threading.Event()
@@ -138,3 +138,5 @@ def simulate_command(
         stats_file.write_text(json.dumps(asdict(final)), encoding="utf-8")
     typer.echo(f"published {final.sent:,} message(s), {final.acked:,} acknowledged; "
                f"{final.truth} ground-truth record(s) in {truth_path}")
+    if final.error:
+        _errors.print(f"[yellow]warning:[/yellow] {final.error}")

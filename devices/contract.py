@@ -6,8 +6,9 @@ write`` rewrites ``devices/schemas/*.json`` and ``devices/asyncapi.yaml`` from
 ``hub/kinds.json``, and a test fails when the committed files drift from the catalogue.
 
 What a schema cannot say, the hub checks at ingest: the time window (at most 5 minutes
-ahead, back to the telemetry retention), whether the device is registered, and whether
-a gateway's children are registered behind it.
+ahead, back to the telemetry retention), whether the device is registered, whether a
+gateway's children are registered behind it, and the range of a FIWARE value sent with a
+unitCode (checked after converting it to the catalogue's unit).
 
 Exceptions::
 
@@ -23,28 +24,19 @@ from typing import Any
 
 from hub.catalogue import Catalogue, Kind
 from hub.errors import HubError
+from hub.fiware_units import ATTRIBUTES as FIWARE_ATTRIBUTES
+from hub.fiware_units import UNITLESS, UNITS
+from hub.registry import DEVICE_ID
+from hub.timeparse import MAX_EPOCH_MS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # Same limit as ingest.validate.MAX_READINGS_PER_MESSAGE (a test keeps them equal).
 MAX_READINGS_PER_MESSAGE = 10_000
-# Epoch milliseconds from 1970 up to the year 2286, as hub.timeparse accepts them.
-MAX_EPOCH_MS = 10_000_000_000_000
 # ISO-8601 date and time with a UTC offset; a time without one is refused, not guessed.
 ISO_WITH_OFFSET = (
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})$"
 )
 FIWARE_KIND = "air_quality"
-# FIWARE Smart Data Models AirQualityObserved attribute -> catalogue metric.
-FIWARE_ATTRIBUTES = {
-    "pm10": "pm10", "pm25": "pm25", "no2": "no2", "o3": "o3", "co": "co", "so2": "so2",
-    "temperature": "temperature", "relativeHumidity": "humidity",
-}
-# UN/CEFACT unit codes the hub converts from (others are refused or taken as is).
-FIWARE_UNIT_CODES = {
-    "GQ": "µg/m³ (gases are converted to ppm at 25 °C)",
-    "61": "ppb (divided by 1000)",
-    "59": "ppm (as is)",
-}
 
 
 class ContractError(HubError):
@@ -104,19 +96,20 @@ def _at_least_one_metric(kind: Kind) -> Schema:
     return {"anyOf": [{"required": [name]} for name in kind.metrics]}
 
 
-def _values_properties(kind: Kind) -> Schema:
-    properties: Schema = {name: {"$ref": f"#/$defs/metrics/{name}"} for name in kind.metrics}
-    properties.update({name: {"$ref": f"#/$defs/fields/{name}"} for name in kind.fields})
+def _values_properties(kind: Kind, prefix: str) -> Schema:
+    properties: Schema = {name: {"$ref": f"#/$defs/{prefix}metrics/{name}"} for name in kind.metrics}
+    properties.update({name: {"$ref": f"#/$defs/{prefix}fields/{name}"} for name in kind.fields})
     return properties
 
 
-def _telemetry_defs(kind: Kind) -> Schema:
-    """$defs of a kind that can publish readings: a reading in both forms, and the payload."""
+def _telemetry_defs(kind: Kind, prefix: str = "") -> Schema:
+    """$defs of a kind that can publish readings: its metrics and fields, a reading in both
+    forms, and the payload. A gateway's schema holds several kinds, each under its *prefix*."""
     flat: Schema = {
         "title": f"{kind.title}: reading",
         "type": "object",
         "required": ["ts"],
-        "properties": {"ts": {"$ref": "#/$defs/timestamp"}, **_values_properties(kind)},
+        "properties": {"ts": {"$ref": "#/$defs/timestamp"}, **_values_properties(kind, prefix)},
         "additionalProperties": False,
         **_at_least_one_metric(kind),
     }
@@ -128,25 +121,31 @@ def _telemetry_defs(kind: Kind) -> Schema:
             "ts": {"$ref": "#/$defs/timestamp"},
             "values": {
                 "type": "object",
-                "properties": _values_properties(kind),
+                "properties": _values_properties(kind, prefix),
                 "additionalProperties": False,
                 **_at_least_one_metric(kind),
             },
         },
         "additionalProperties": False,
     }
-    return {
-        "reading": {"oneOf": [{"$ref": "#/$defs/flatReading"}, {"$ref": "#/$defs/valuesReading"}]},
+    reading = {"$ref": f"#/$defs/{prefix}reading"}
+    defs: Schema = {"metrics": {name: _metric(kind, name) for name in kind.metrics}}
+    if kind.fields:
+        defs["fields"] = {name: _field(kind, name) for name in kind.fields}
+    defs.update({
+        "reading": {"oneOf": [{"$ref": f"#/$defs/{prefix}flatReading"},
+                              {"$ref": f"#/$defs/{prefix}valuesReading"}]},
         "flatReading": flat,
         "valuesReading": nested,
         "readings": {
             "oneOf": [
-                {"$ref": "#/$defs/reading"},
+                reading,
                 {"type": "array", "minItems": 1, "maxItems": MAX_READINGS_PER_MESSAGE,
-                 "items": {"$ref": "#/$defs/reading"}},
+                 "items": reading},
             ],
         },
-    }
+    })
+    return {prefix + name: value for name, value in defs.items()}
 
 
 def _events_defs(kind: Kind) -> Schema:
@@ -178,37 +177,55 @@ def _events_defs(kind: Kind) -> Schema:
     }
 
 
+def _fiware_attribute(kind: Kind, metric_name: str) -> Schema:
+    """One attribute in key-values, NGSI v2 (unitCode in metadata or none) and NGSI-LD form."""
+    metric = kind.metrics[metric_name]
+    unitless = UNITLESS[metric_name]
+    # Without a unitCode the value is in the catalogue's unit (humidity: a fraction of one).
+    scale = unitless.divide / unitless.multiply
+    bare: Schema = {"type": "number", "minimum": _plain(metric.min * scale),
+                    "maximum": _plain(metric.max * scale)}
+    units = UNITS[metric_name]
+    unit_code: Schema = {"enum": sorted(units),
+                         "description": "; ".join(f"{c}: {units[c].title}" for c in sorted(units))}
+    return {
+        "description": f"Stored as {metric_name!r} in {metric.unit}"
+                       + (f"; without a unitCode {unitless.title}" if unitless.code else "")
+                       + ". With a unitCode the hub checks the range after converting.",
+        "oneOf": [
+            bare,
+            {"type": "object", "required": ["type", "value"],
+             "properties": {"type": {"const": "Number"}, "value": bare,
+                            "metadata": {"not": {"required": ["unitCode"]}}},
+             "not": {"required": ["unitCode"]}},
+            {"type": "object", "required": ["type", "value", "metadata"],
+             "properties": {
+                 "type": {"const": "Number"},
+                 "value": {"type": "number"},
+                 "metadata": {"type": "object", "required": ["unitCode"], "properties": {
+                     "unitCode": {"oneOf": [
+                         unit_code,
+                         {"type": "object", "required": ["value"],
+                          "properties": {"value": unit_code}},
+                     ]},
+                 }},
+             },
+             "not": {"required": ["unitCode"]}},
+            {"type": "object", "required": ["type", "value"],
+             "properties": {"type": {"const": "Property"}, "value": bare},
+             "not": {"required": ["unitCode"]}},
+            {"type": "object", "required": ["type", "value", "unitCode"],
+             "properties": {"type": {"const": "Property"}, "value": {"type": "number"},
+                            "unitCode": unit_code}},
+        ],
+    }
+
+
 def _fiware_defs(kind: Kind) -> Schema:
     """FIWARE Smart Data Models AirQualityObserved, key-values and normalized (NGSI v2 / LD)."""
     date_text: Schema = {"type": "string", "pattern": ISO_WITH_OFFSET}
-    attributes: Schema = {}
-    for attribute, metric_name in FIWARE_ATTRIBUTES.items():
-        metric = kind.metrics[metric_name]
-        low, high = metric.min, metric.max
-        if attribute == "relativeHumidity":
-            # A fraction 0..1 in FIWARE; stored as humidity in %.
-            low, high = low / 100, high / 100
-        bare: Schema = {"type": "number", "minimum": _plain(low), "maximum": _plain(high)}
-        attributes[attribute] = {
-            "description": f"Stored as {metric_name!r} in {metric.unit}"
-                           + (" (a fraction 0..1 here)" if attribute == "relativeHumidity" else ""),
-            "oneOf": [
-                bare,
-                {"type": "object", "required": ["type", "value"],
-                 "properties": {"type": {"const": "Number"}, "value": bare}},
-                {"type": "object", "required": ["type", "value"],
-                 "properties": {"type": {"const": "Property"}, "value": bare},
-                 "not": {"required": ["unitCode"]}},
-                {"type": "object", "required": ["type", "value", "unitCode"],
-                 "properties": {
-                     "type": {"const": "Property"},
-                     "value": {"type": "number"},
-                     "unitCode": {"enum": sorted(FIWARE_UNIT_CODES),
-                                  "description": "; ".join(f"{c}: {t}" for c, t in
-                                                           sorted(FIWARE_UNIT_CODES.items()))},
-                 }},
-            ],
-        }
+    attributes: Schema = {attribute: _fiware_attribute(kind, metric_name)
+                          for attribute, metric_name in FIWARE_ATTRIBUTES.items()}
     observed: Schema = {
         "title": "FIWARE AirQualityObserved",
         "description": "Key-values or normalized form. Attributes other than these (id, "
@@ -241,6 +258,20 @@ def _fiware_defs(kind: Kind) -> Schema:
     }
 
 
+def telemetry_description(kind: Kind) -> str:
+    """What a device of *kind* publishes as telemetry, in a sentence or two."""
+    if kind.metrics:
+        text = (f"Telemetry of a {kind.name} device on cityhub/v1/{{device_id}}/telemetry: one "
+                f"reading or an array of 1..{MAX_READINGS_PER_MESSAGE} readings.")
+        if kind.name == FIWARE_KIND:
+            text += " A FIWARE AirQualityObserved entity (or an array of them) is accepted too."
+        return text
+    if kind.name == "gateway":
+        return ("What a gateway publishes on cityhub/v1/gateway/{gateway_id}/telemetry: device ids "
+                "registered behind it (`cityhub device add --gateway`), each with its readings.")
+    return f"A {kind.name} device publishes no telemetry."
+
+
 def kind_schema(kind: Kind, catalogue: Catalogue) -> Schema:
     """The JSON Schema of what a device of *kind* publishes.
 
@@ -248,9 +279,7 @@ def kind_schema(kind: Kind, catalogue: Catalogue) -> Schema:
     with events). A gateway's root validates the gateway topic instead.
     """
     defs: Schema = {"timestamp": _timestamp()}
-    if kind.metrics:
-        defs["metrics"] = {name: _metric(kind, name) for name in kind.metrics}
-    if kind.fields:
+    if kind.fields and not kind.metrics:
         defs["fields"] = {name: _field(kind, name) for name in kind.fields}
     schema: Schema = {
         "$schema": DRAFT,
@@ -259,28 +288,18 @@ def kind_schema(kind: Kind, catalogue: Catalogue) -> Schema:
         "x-cityhub-kind": kind.name,
         "x-interval-s": kind.interval_s,
     }
+    schema["description"] = telemetry_description(kind)
     if kind.metrics:
         defs.update(_telemetry_defs(kind))
-        schema["description"] = (
-            f"Telemetry of a {kind.name} device on cityhub/v1/{{device_id}}/telemetry: one "
-            f"reading or an array of 1..{MAX_READINGS_PER_MESSAGE} readings."
-        )
         if kind.name == FIWARE_KIND:
             defs.update(_fiware_defs(kind))
-            schema["description"] += (" A FIWARE AirQualityObserved entity (or an array of them) "
-                                      "is accepted too.")
             schema["oneOf"] = [{"$ref": "#/$defs/readings"}, {"$ref": "#/$defs/fiware"}]
         else:
             schema["$ref"] = "#/$defs/readings"
     elif kind.name == "gateway":
         defs.update(_gateway_defs(catalogue))
-        schema["description"] = (
-            "What a gateway publishes on cityhub/v1/gateway/{gateway_id}/telemetry: device ids "
-            "registered behind it (`cityhub device add --gateway`), each with its readings."
-        )
         schema["$ref"] = "#/$defs/gatewayPayload"
     else:
-        schema["description"] = f"A {kind.name} device publishes no telemetry."
         schema["not"] = {}
     if kind.events:
         defs.update(_events_defs(kind))
@@ -293,25 +312,15 @@ def _gateway_defs(catalogue: Catalogue) -> Schema:
     defs: Schema = {}
     children: list[Schema] = []
     for kind in catalogue.kinds.values():
-        if not kind.metrics:
-            continue
-        inner = kind_schema(kind, catalogue)["$defs"]
-        prefix = f"{kind.name}_"
-        renamed = json.loads(
-            json.dumps({k: v for k, v in inner.items() if k != "timestamp"})
-            .replace('"#/$defs/', f'"#/$defs/{prefix}')
-        )
-        # Shared definitions keep their own name.
-        text = json.dumps(renamed).replace(f'"#/$defs/{prefix}timestamp"', '"#/$defs/timestamp"')
-        for name, value in json.loads(text).items():
-            if name in ("fiware", "airQualityObserved", "event", "events"):
-                continue  # a gateway forwards plain readings only
-            defs[prefix + name] = value
-        children.append({"$ref": f"#/$defs/{prefix}readings", "title": f"readings of a {kind.name}"})
+        if kind.metrics:
+            prefix = f"{kind.name}_"
+            defs.update(_telemetry_defs(kind, prefix))
+            children.append({"$ref": f"#/$defs/{prefix}readings",
+                              "title": f"readings of a {kind.name}"})
     defs["gatewayPayload"] = {
         "type": "object",
         "minProperties": 1,
-        "propertyNames": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
+        "propertyNames": {"pattern": f"^{DEVICE_ID.pattern}$"},
         "additionalProperties": {"anyOf": children},
         "description": "Maps each device id to its readings (one or an array); the device's "
                        "registered kind decides which metrics are valid.",

@@ -11,7 +11,12 @@ from typing import Any
 
 import yaml
 
-from devices.contract import FIWARE_KIND, MAX_READINGS_PER_MESSAGE, Schema, kind_schema
+from devices.contract import (
+    FIWARE_KIND,
+    MAX_READINGS_PER_MESSAGE,
+    Schema,
+    telemetry_description,
+)
 from hub.catalogue import Catalogue
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -25,7 +30,7 @@ REJECTION_CODES = (
     "malformed_json", "bad_topic", "unknown_device", "revoked_device", "wrong_kind",
     "unknown_metric", "unknown_field", "bad_value", "out_of_range", "bad_timestamp",
     "future_timestamp", "too_old", "bad_payload", "too_many_readings", "not_behind_gateway",
-    "unknown_event_type", "store_failed",
+    "unknown_event_type", "bad_unit", "store_failed",
 )
 FIWARE_EXAMPLE = {
     "id": "urn:ngsi-ld:AirQualityObserved:aq-jung-001", "type": "AirQualityObserved",
@@ -54,12 +59,11 @@ def _messages(catalogue: Catalogue) -> tuple[Schema, list[str], list[str]]:
     telemetry: list[str] = []
     events: list[str] = []
     for name, kind in catalogue.kinds.items():
-        schema = kind_schema(kind, catalogue)
         if kind.metrics:
             key = f"{_camel(name)}Telemetry"
             messages[key] = {
                 "name": key, "title": f"{kind.title}: telemetry", "contentType": "application/json",
-                "summary": schema["description"],
+                "summary": telemetry_description(kind),
                 "payload": _payload(f"./schemas/{name}.json"),
             }
             telemetry.append(key)
@@ -71,9 +75,10 @@ def _messages(catalogue: Catalogue) -> tuple[Schema, list[str], list[str]]:
                 "summary": "Alternative telemetry payload of an air-quality station: a FIWARE Smart Data "
                            "Models AirQualityObserved entity or an array of them, key-values or "
                            "normalized (NGSI v2 / NGSI-LD). relativeHumidity (0..1) is stored as "
-                           "humidity in %; unitCode GQ (µg/m³) gases are converted to ppm at 25 °C, 61 "
-                           "(ppb) divided by 1000, 59 (ppm) kept. Other attributes are ignored; the "
-                           "topic names the device.",
+                           "humidity in %. A unitCode (NGSI-LD, or NGSI v2 metadata) is converted to "
+                           "the catalogue's unit; the codes each attribute takes are listed in its "
+                           "schema, others are refused with bad_unit. Other attributes are ignored; "
+                           "the topic names the device.",
                 "payload": _payload(f"./schemas/{name}.json#/$defs/fiware"),
                 "examples": [{"name": "keyValues", "payload": FIWARE_EXAMPLE}],
             }

@@ -3,7 +3,8 @@
 "Today" is the calendar day in the operations centre's time zone
 (``CITYHUB_OPS_TIMEZONE``, Asia/Seoul by default), computed by PostgreSQL.
 Devices count as online by the rule of ``cityhub device list`` and /api/v1/devices
-(hub.device_status): the stored flag, overruled by three missed reports.
+(hub.device_status): the stored flag, overruled by three missed reports. Counts are
+taken in the database, so the live board can ask for them every second.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from psycopg import sql
 
 from hub.alert_store import COLUMNS, AsyncConn, to_alert
-from hub.alerts import SEVERITIES, Alert
-from hub.device_status import Connection, connection_state
+from hub.alerts import LIVE_STATES, SEVERITIES, Alert
+from hub.device_status import CONNECTION_SELECT, Connection, connection_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,12 @@ class Kpis:
     @property
     def open_total(self) -> int:
         return sum(self.open_by_severity.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAlertCounts:
+    by_severity: Mapping[str, int]  # live alerts (open, acknowledged or assigned)
+    unacknowledged: int  # of those, the ones still open
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +78,39 @@ class Handover:
 
 
 _ZONE = sql.SQL("(%(zone)s::text IS NULL OR zone = %(zone)s)")
-_DEVICES = sql.SQL(
-    "SELECT d.online, d.last_seen, COALESCE((k.spec->>'interval_s')::int, 60) FROM hub.devices d "
-    "JOIN hub.device_kinds k ON k.name = d.kind "
-    "WHERE d.status = 'active' AND (%(zone)s::text IS NULL OR d.zone = %(zone)s)"
-)
+_DEVICE_COUNTS = sql.SQL(
+    "SELECT count(*) FILTER (WHERE connection = 'online'), "
+    "count(*) FILTER (WHERE connection = 'offline'), count(*) FILTER (WHERE connection = 'never') "
+    "FROM ({} WHERE d.status = 'active' AND (%(zone)s::text IS NULL OR d.zone = %(zone)s)) s"
+).format(CONNECTION_SELECT)
+_LIVE_COUNTS = sql.SQL(
+    "SELECT severity, count(*), count(*) FILTER (WHERE state = %(unacknowledged)s) FROM hub.alerts "
+    "WHERE state = ANY(%(live)s) AND {} GROUP BY severity"
+).format(_ZONE)
+_LIVE_STATES = sorted(LIVE_STATES)
+_MOST_SEVERE_FIRST = list(reversed(SEVERITIES))
 
 
 async def device_connections(conn: AsyncConn, *, zone: str | None = None,
                              now: datetime | None = None) -> dict[Connection, int]:
     """Active devices (optionally of one zone) by connection state as of *now*."""
-    at = now or datetime.now(UTC)
-    counts: dict[Connection, int] = {"online": 0, "offline": 0, "never": 0}
-    cur = await conn.execute(_DEVICES, {"zone": zone})
-    for online, last_seen, interval_s in await cur.fetchall():
-        counts[connection_state(online, last_seen, int(interval_s), at)] += 1
-    return counts
+    params = {"zone": zone, **connection_params(now or datetime.now(UTC))}
+    cur = await conn.execute(_DEVICE_COUNTS, params)
+    row = await cur.fetchone()
+    assert row is not None
+    return {"online": int(row[0]), "offline": int(row[1]), "never": int(row[2])}
+
+
+async def live_alert_counts(conn: AsyncConn, *, zone: str | None = None) -> LiveAlertCounts:
+    """Alerts not yet resolved or closed (optionally of one zone), by severity."""
+    cur = await conn.execute(_LIVE_COUNTS, {"live": _LIVE_STATES, "unacknowledged": "open",
+                                            "zone": zone})
+    by_severity = {s: 0 for s in SEVERITIES}
+    unacknowledged = 0
+    for severity, n, still_open in await cur.fetchall():
+        by_severity[str(severity)] = int(n)
+        unacknowledged += int(still_open)
+    return LiveAlertCounts(by_severity, unacknowledged)
 
 
 async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
@@ -100,13 +124,7 @@ async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
     the_day, start, end = row
     params.update(start=start, end=end)
     devices = await device_connections(conn, zone=zone)
-    cur = await conn.execute(
-        sql.SQL("SELECT severity, count(*) FROM hub.alerts "
-                "WHERE state IN ('open', 'acknowledged', 'assigned') AND {} GROUP BY severity")
-        .format(_ZONE), params)
-    counts = {s: 0 for s in SEVERITIES}
-    for severity, n in await cur.fetchall():
-        counts[str(severity)] = int(n)
+    alerts = await live_alert_counts(conn, zone=zone)
     cur = await conn.execute(
         sql.SQL(
             "SELECT count(*) FILTER (WHERE acknowledged_at >= %(start)s AND acknowledged_at < %(end)s), "
@@ -122,7 +140,7 @@ async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
     return Kpis(
         day=the_day, timezone=timezone, zone=zone,
         devices_total=sum(devices.values()), devices_online=devices["online"],
-        open_by_severity=counts,
+        open_by_severity=alerts.by_severity,
         acknowledged_today=int(times[0]),
         mean_time_to_acknowledge_s=None if times[1] is None else round(float(times[1]), 1),
         resolved_today=int(times[2]),
@@ -133,10 +151,11 @@ async def kpis(conn: AsyncConn, *, timezone: str, zone: str | None = None,
 async def handover(conn: AsyncConn, *, since: datetime, until: datetime, timezone: str,
                    zone: str | None = None) -> Handover:
     """Open alerts now, and what operators did and wrote between *since* and *until*."""
-    params: dict[str, Any] = {"since": since, "until": until, "zone": zone}
+    params: dict[str, Any] = {"since": since, "until": until, "zone": zone, "live": _LIVE_STATES,
+                              "order": _MOST_SEVERE_FIRST}
     cur = await conn.execute(
-        sql.SQL("SELECT {} FROM hub.alerts WHERE state IN ('open', 'acknowledged', 'assigned') AND {} "
-                "ORDER BY array_position(ARRAY['critical', 'warning', 'info'], severity), created_at")
+        sql.SQL("SELECT {} FROM hub.alerts WHERE state = ANY(%(live)s) AND {} "
+                "ORDER BY array_position(%(order)s::text[], severity), created_at")
         .format(COLUMNS, _ZONE), params)
     open_alerts = tuple(to_alert(r) for r in await cur.fetchall())
     cur = await conn.execute(

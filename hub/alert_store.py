@@ -37,13 +37,14 @@ from hub.alerts import (
 )
 from hub.dispatch_payload import build_payload, idempotency_key
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.users import OPERATIONS_ROLES
 
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 # Advisory lock key of alert changes ("alerts" in ASCII).
 _CHANGES_LOCK = 0x616C65727473
 CHANNEL = "hub_alerts"
 SYSTEM_ACTOR = "analytics"
-ASSIGNABLE_ROLES = ("operator", "supervisor", "admin")
+ASSIGNABLE_ROLES = OPERATIONS_ROLES
 
 _FIELDS = (
     "id", "rule_id", "alert_type", "title", "source", "severity", "state", "device_id", "zone",
@@ -145,9 +146,14 @@ async def get_alert(conn: AsyncConn, alert_id: int, *, lock: bool = False) -> Al
 async def record_change(
     conn: AsyncConn, alert: Alert, *, actor: str, action: str, from_state: str | None,
     details: Mapping[str, Any],
-) -> tuple[int, datetime]:
-    """Log one change of *alert* (as it is after the change) and notify listeners."""
-    await lock_changes(conn)
+) -> Alert:
+    """Log one change of *alert* (as it is after the change) and notify listeners.
+
+    Returns the alert as stored now: ``last_seq`` is the change's ``seq`` and
+    ``updated_at`` its time. Callers must hold :func:`lock_changes` (``act``, ``tick``
+    and the dispatcher through ``get_alert(lock=True)``, ``raise_or_update`` per alert),
+    so that ``seq`` follows commit order.
+    """
     cur = await conn.execute(
         "INSERT INTO hub.alert_changes (alert_id, actor, action, from_state, to_state, severity, details) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING seq, at",
@@ -156,15 +162,18 @@ async def record_change(
     row = await cur.fetchone()
     assert row is not None
     seq, at = int(row[0]), row[1]
-    await conn.execute("UPDATE hub.alerts SET last_seq = %s, updated_at = %s WHERE id = %s",
-                       (seq, at, alert.id))
+    cur = await conn.execute(
+        sql.SQL("UPDATE hub.alerts SET last_seq = %s, updated_at = %s WHERE id = %s RETURNING {}")
+        .format(COLUMNS), (seq, at, alert.id))
+    updated = await cur.fetchone()
+    assert updated is not None
     note = {"alert_id": alert.id, "seq": seq, "state": alert.state, "severity": alert.severity}
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps(note)))
-    return seq, at
+    return to_alert(updated)
 
 
-async def _enqueue(conn: AsyncConn, alert: Alert, dispatch: Sequence[tuple[str, str]], seq: int,
-                   at: datetime) -> None:
+async def _enqueue(conn: AsyncConn, alert: Alert, dispatch: Sequence[tuple[str, str]]) -> None:
+    """Queue *dispatch* for the change just recorded (the alert's ``last_seq``)."""
     if not dispatch:
         return
     position = None
@@ -174,11 +183,11 @@ async def _enqueue(conn: AsyncConn, alert: Alert, dispatch: Sequence[tuple[str, 
     lon, lat = (position[0], position[1]) if position else (None, None)
     for agency_id, code in dispatch:
         payload = build_payload(alert, status_code=code, agency_id=agency_id, lon=lon, lat=lat,
-                                changed_at=at)
+                                changed_at=alert.updated_at)
         await conn.execute(
             "INSERT INTO hub.dispatch_outbox (alert_id, agency_id, status_code, payload, idempotency_key) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING",
-            (alert.id, agency_id, code, Jsonb(payload), idempotency_key(alert.id, seq, agency_id)),
+            (alert.id, agency_id, code, Jsonb(payload), idempotency_key(alert.id, alert.last_seq, agency_id)),
         )
 
 
@@ -253,16 +262,15 @@ async def _raise_one(conn: AsyncConn, device_id: str, rule_id: str,
     if isinstance(decision, OpenNew):
         alert = await _open(conn, decision)
         details: dict[str, Any] = {"count": alert.count, "metric": alert.metric, "value": alert.value}
-        await record_change(conn, alert, actor=SYSTEM_ACTOR, action="raised", from_state=None,
-                            details=details)
-        return await get_alert(conn, alert.id)
+        return await record_change(conn, alert, actor=SYSTEM_ACTOR, action="raised", from_state=None,
+                                   details=details)
     assert latest is not None
     alert = await _repeat(conn, decision)
     details = {"count": alert.count, "value": alert.value, "severity_raised": decision.severity_raised}
-    seq, at = await record_change(conn, alert, actor=SYSTEM_ACTOR, action="repeated",
-                                  from_state=alert.state, details=details)
-    await _enqueue(conn, alert, repeat_dispatch(latest, decision), seq, at)
-    return await get_alert(conn, alert.id)
+    recorded = await record_change(conn, alert, actor=SYSTEM_ACTOR, action="repeated",
+                                   from_state=alert.state, details=details)
+    await _enqueue(conn, recorded, repeat_dispatch(latest, decision))
+    return recorded
 
 
 async def _check_assignee(conn: AsyncConn, action: Action) -> None:
@@ -315,15 +323,14 @@ async def act(conn: AsyncConn, alert_id: int, action: Action) -> Alert:
         )
         row = await cur.fetchone()
         assert row is not None
-        updated = to_alert(row)
-        seq, at = await record_change(conn, updated, actor=action.actor, action=transition.action,
-                                      from_state=transition.from_state, details=transition.details)
-        await _enqueue(conn, updated, transition.dispatch, seq, at)
+        recorded = await record_change(conn, to_alert(row), actor=action.actor, action=transition.action,
+                                       from_state=transition.from_state, details=transition.details)
+        await _enqueue(conn, recorded, transition.dispatch)
         await audit.append(conn, actor=action.actor, action=f"alert.{transition.action}",
                            target=f"alert:{alert_id}",
                            details={"from": transition.from_state, "to": transition.to_state,
-                                    "seq": seq, **transition.details})
-        return await get_alert(conn, alert_id)
+                                    "seq": recorded.last_seq, **transition.details})
+        return recorded
 
 
 def _change(row: Sequence[Any]) -> Change:
@@ -414,10 +421,10 @@ async def tick(conn: AsyncConn, alert_id: int, item_no: int, done: bool, actor: 
             "ticked_by = EXCLUDED.ticked_by, ticked_at = now()",
             (alert_id, item_no, done, actor))
         details = {"item": item_no, "text": item.text, "done": done}
-        seq, _ = await record_change(conn, alert, actor=actor, action="sop_tick",
-                                     from_state=alert.state, details=details)
+        recorded = await record_change(conn, alert, actor=actor, action="sop_tick",
+                                       from_state=alert.state, details=details)
         await audit.append(conn, actor=actor, action="alert.sop_tick", target=f"alert:{alert_id}",
-                           details={"seq": seq, **details})
+                           details={"seq": recorded.last_seq, **details})
         return await sop(conn, alert)
 
 

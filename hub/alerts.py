@@ -30,15 +30,15 @@ SEVERITIES = ("info", "warning", "critical")
 STATES = ("open", "acknowledged", "assigned", "resolved", "closed")
 LIVE_STATES = frozenset({"open", "acknowledged", "assigned"})
 SOURCES = ("rule", "device", "cctv")
-# outcome → (final state, occurrence status code sent to an assigned agency)
-OUTCOMES: Mapping[str, tuple[str, str]] = {
-    "cleared": ("resolved", "50"),
-    "handled": ("resolved", "91"),
-    "false_alarm": ("closed", "90"),
-    "duplicate": ("closed", "90"),
-}
 # Occurrence status codes of the integrated platform's event messages.
 OCCURRED, UPDATED, CLEARED, CANCELLED, COMPLETED = "10", "40", "50", "90", "91"
+# outcome → (final state, occurrence status code sent to an assigned agency)
+OUTCOMES: Mapping[str, tuple[str, str]] = {
+    "cleared": ("resolved", CLEARED),
+    "handled": ("resolved", COMPLETED),
+    "false_alarm": ("closed", CANCELLED),
+    "duplicate": ("closed", CANCELLED),
+}
 NOTE_MAX = 4000
 
 ActionKind = Literal["acknowledge", "assign", "escalate", "note", "resolve", "reopen"]

@@ -38,6 +38,7 @@ Row = tuple[object, ...]
 # One air-quality reading: its time, its device and the value of each metric.
 Reading = tuple[datetime, str, dict[str, float]]
 
+# The local server of `make services`, where benches make their throw-away databases.
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCHEMA = "bench"
 HEADING = "## Storage layout"
@@ -265,11 +266,6 @@ def render_section(results: Sequence[Result], points: int, devices: int, batch_p
     return "\n".join(lines) + "\n"
 
 
-def replace_section(document: str, section: str) -> str:
-    """*document* with its "Storage layout" section replaced by *section* (or appended)."""
-    return doc_sections.replace_section(document, section, HEADING)
-
-
 def _print(results: Sequence[Result], points: int) -> None:
     table = Table("layout", "new kind w/o migration", "data points/s", "bytes/point",
                   "size", "query ms", title=f"Storage layout, {points:,} data points")
@@ -311,5 +307,5 @@ def bench_storage(
         doc.parent.mkdir(parents=True, exist_ok=True)
         # Re-read just before writing: other benchmarks own other sections of the same file.
         current = doc.read_text(encoding="utf-8") if doc.exists() else ""
-        doc.write_text(replace_section(current, section), encoding="utf-8")
+        doc.write_text(doc_sections.replace_section(current, section, HEADING), encoding="utf-8")
         Console(highlight=False).print(f"wrote the Storage layout section of {doc}")

@@ -68,11 +68,6 @@ def set_account(conn: Conn, name: str, password: str | None = None) -> str:
     return secret
 
 
-def account_names(conn: Conn) -> list[str]:
-    return [str(r[0]) for r in
-            conn.execute("SELECT name FROM hub.broker_accounts ORDER BY name").fetchall()]
-
-
 def _logins(conn: Conn, *, with_simulator: bool) -> tuple[list[BrokerLogin], list[str], list[str]]:
     services = [
         (str(n), str(h)) for n, h in

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hub.device_status import DEFAULT_INTERVAL_S
 from hub.errors import CatalogueError
 
 SEVERITIES = ("info", "warning", "critical")
@@ -120,7 +121,7 @@ def _parse_kind(name: str, spec: Mapping[str, Any]) -> Kind:
                 f"Kind {name!r}, event {event_name!r}: severity must be one of {SEVERITIES}."
             )
         events[event_name] = EventType(event_name, severity)
-    interval = spec.get("interval_s", 60)
+    interval = spec.get("interval_s", DEFAULT_INTERVAL_S)
     if not isinstance(interval, int) or interval <= 0:
         raise CatalogueError(f"Kind {name!r}: 'interval_s' must be a positive whole number.")
     return Kind(name, str(spec.get("title", name)), interval, metrics, fields, events)

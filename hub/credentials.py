@@ -1,14 +1,17 @@
-"""Device tokens: random, shown once, stored only as hashes.
+"""Tokens and passwords: random, shown once, stored only as hashes.
 
-Two hashes of each token are kept: argon2 (checked by the hub itself, e.g. the HTTP
-auth endpoint of EMQX) and Mosquitto's own ``$7$`` format (PBKDF2-SHA512, as written
+Two hashes of each device token are kept: argon2 (checked by the hub itself, e.g. the
+HTTP auth endpoint of EMQX) and Mosquitto's own ``$7$`` format (PBKDF2-SHA512, as written
 by ``mosquitto_passwd`` of Mosquitto 2), from which the broker's password file is made.
+Console refresh tokens are looked up by their SHA-256 (:func:`token_digest`): they are
+long random strings, so a slow hash would add nothing.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -24,8 +27,13 @@ BROKER_HASH_ITERATIONS = 101
 _SALT_BYTES = 12
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
+def new_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 a random token is stored and looked up by."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def hash_token(token: str) -> str:
@@ -37,6 +45,16 @@ def verify_token(token_hash: str, token: str) -> bool:
         return _hasher.verify(token_hash, token)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """An argon2 hash of nothing anyone knows, made once on first use.
+
+    A login for an unknown name is checked against it, so a miss costs as long as a wrong
+    password and the answer time does not tell which names exist.
+    """
+    return hash_token(secrets.token_urlsafe(16))
 
 
 def broker_hash(token: str, *, iterations: int = BROKER_HASH_ITERATIONS, salt: bytes | None = None) -> str:

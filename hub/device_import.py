@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from hub.catalogue import Catalogue
 from hub.errors import HubError, InvalidInput
+from hub.mqtt_access import GATEWAY_KIND
 from hub.registry import check_position, validate_device_id
 
 COLUMNS = ("id", "kind", "zone", "lat", "lon", "gateway")
 REQUIRED = ("id", "kind")
-GATEWAY_KIND = "gateway"
 
 
 @dataclass(frozen=True, slots=True)

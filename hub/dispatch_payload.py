@@ -12,14 +12,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hub.alerts import Alert
+from hub.alerts import CANCELLED, CLEARED, COMPLETED, OCCURRED, UPDATED, Alert
 
 # Korea keeps no daylight-saving time, so a fixed offset is exact.
 KST = timezone(timedelta(hours=9), "KST")
 GRADES = {"critical": "1", "warning": "2", "info": "3"}
 STATUS_NAMES = {
-    "10": "occurred", "40": "updated", "50": "cleared", "90": "cancelled", "91": "completed",
+    OCCURRED: "occurred", UPDATED: "updated", CLEARED: "cleared", CANCELLED: "cancelled",
+    COMPLETED: "completed",
 }
+# Codes that end the event: the message carries its clearing time.
+_ENDING = (CLEARED, COMPLETED)
 
 
 def platform_time(ts: datetime | None) -> str:
@@ -68,7 +71,7 @@ def build_payload(
             "statEvetGdCd": GRADES[alert.severity],
             "procSt": status_code,
             "statEvetOutbDtm": platform_time(alert.first_seen),
-            "statEvetClrDtm": platform_time(alert.resolved_at) if status_code in ("50", "91") else "",
+            "statEvetClrDtm": platform_time(alert.resolved_at) if status_code in _ENDING else "",
             "statEvetCntn": _content(alert),
             "outbPosNm": alert.zone or "",
             "outbPosCnt": len(position),

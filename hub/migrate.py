@@ -128,6 +128,14 @@ def sync_catalogue(conn: psycopg.Connection[tuple[object, ...]], catalogue: Cata
         )
 
 
+def _role_race(exc: psycopg.Error) -> bool:
+    # Roles and their grants are shared by every database of the server, and our
+    # advisory lock is per database: two databases migrated at once (parallel test
+    # runs, several hubs on one server) can collide on them. Trying again is safe.
+    # PostgreSQL reports it only as an internal error, so its message must decide.
+    return exc.sqlstate == "XX000" and "concurrently updated" in str(exc)
+
+
 def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration, profile: str) -> None:
     for attempt in range(_ROLE_RACE_ATTEMPTS):
         try:
@@ -140,15 +148,10 @@ def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration, p
                     (migration.version, migration.name, profile, migration.checksum),
                 )
             return
-        except psycopg.errors.InternalError_ as exc:
-            # Roles and their grants are shared by every database of the server, and our
-            # advisory lock is per database: two databases migrated at once (parallel test
-            # runs, several hubs on one server) can collide on them. Trying again is safe.
-            if "concurrently updated" not in str(exc) or attempt + 1 == _ROLE_RACE_ATTEMPTS:
+        except psycopg.Error as exc:
+            if not _role_race(exc) or attempt + 1 == _ROLE_RACE_ATTEMPTS:
                 raise MigrationError(f"Migration {migration.version}_{migration.name} failed: {exc}") from exc
             time.sleep(0.1 * (attempt + 1))
-        except psycopg.Error as exc:
-            raise MigrationError(f"Migration {migration.version}_{migration.name} failed: {exc}") from exc
 
 
 def migrate(url: str, catalogue: Catalogue, requested_profile: str = "auto") -> list[str]:

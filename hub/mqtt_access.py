@@ -19,8 +19,6 @@ of topics.
 from __future__ import annotations
 
 import asyncio
-import functools
-import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from hub.credentials import hash_token, verify_token
+from hub.credentials import dummy_hash, verify_token
 
 INGEST_ACCOUNT = "cityhub-ingest"
 SIM_ACCOUNT = "cityhub-sim"
@@ -166,13 +164,6 @@ def may_subscribe(identity: MqttIdentity, topic_filter: str) -> bool:
 # --- logging in --------------------------------------------------------------------------
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    # Unknown users still pay for one verification, so the answer time does not tell an
-    # attacker which device ids exist.
-    return hash_token(secrets.token_urlsafe(16))
-
-
 _SERVICE_QUERY = sql.SQL("SELECT role, password_hash FROM hub.broker_accounts WHERE name = %s")
 _DEVICE_QUERY = sql.SQL("SELECT kind, status, token_hash FROM hub.devices WHERE id = %s")
 
@@ -199,7 +190,9 @@ def _device_row(row: tuple[Any, ...] | None) -> _Found:
 
 def _decide(username: str, found: _Found, password: str) -> MqttIdentity | None:
     if found is None:
-        verify_token(_dummy_hash(), password)
+        # Unknown users still pay for one verification, so the answer time does not tell an
+        # attacker which device ids exist.
+        verify_token(dummy_hash(), password)
         return None
     role, kind, password_hash = found
     if not verify_token(password_hash, password):
@@ -207,29 +200,38 @@ def _decide(username: str, found: _Found, password: str) -> MqttIdentity | None:
     return MqttIdentity(username, role, kind)
 
 
-def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> MqttIdentity | None:
-    """The identity of a broker login, or None: unknown user, wrong password, revoked device."""
-    if not username or not password:
-        return None
-    with conn.cursor(row_factory=tuple_row) as cur:
+async def _find(conn: psycopg.AsyncConnection[Any], username: str) -> _Found:
+    async with conn.cursor(row_factory=tuple_row) as cur:
         if username in SERVICE_ROLES:
-            found = _service_row(cur.execute(_SERVICE_QUERY, (username,)).fetchone())
-        else:
-            found = _device_row(cur.execute(_DEVICE_QUERY, (username,)).fetchone())
-    return _decide(username, found, password)
+            await cur.execute(_SERVICE_QUERY, (username,))
+            return _service_row(await cur.fetchone())
+        await cur.execute(_DEVICE_QUERY, (username,))
+        return _device_row(await cur.fetchone())
 
 
 async def authenticate_async(
     conn: psycopg.AsyncConnection[Any], username: str, password: str
 ) -> MqttIdentity | None:
-    """:func:`authenticate` for an async connection; argon2 runs in a worker thread."""
+    """The identity of a broker login, or None: unknown user, wrong password, revoked device.
+
+    argon2 runs in a worker thread.
+    """
     if not username or not password:
         return None
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        if username in SERVICE_ROLES:
-            await cur.execute(_SERVICE_QUERY, (username,))
-            found = _service_row(await cur.fetchone())
-        else:
-            await cur.execute(_DEVICE_QUERY, (username,))
-            found = _device_row(await cur.fetchone())
+    found = await _find(conn, username)
     return await asyncio.to_thread(_decide, username, found, password)
+
+
+async def identity_async(conn: psycopg.AsyncConnection[Any], username: str) -> MqttIdentity | None:
+    """Who an already authenticated *username* is (ACL requests carry no password), or None.
+
+    The same accounts as :func:`authenticate_async` admit: a service account of a service
+    role, an active device.
+    """
+    if not username:
+        return None
+    found = await _find(conn, username)
+    if found is None:
+        return None
+    role, kind, _ = found
+    return MqttIdentity(username, role, kind)

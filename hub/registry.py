@@ -12,17 +12,14 @@ from psycopg import sql
 
 from hub.catalogue import Catalogue
 from hub.credentials import broker_hash, hash_token, new_token
-from hub.device_status import DeviceState, connection_state
+from hub.device_status import DEVICE_COLUMNS, STATE_SELECT, DeviceState, state_from_row
 from hub.domain import Device
 from hub.errors import AlreadyExists, InvalidInput, NotFound
+from hub.mqtt_access import GATEWAY_KIND, INGEST_ACCOUNT, SIM_ACCOUNT
 
 # Same rule as the CHECK constraint on hub.devices: a safe single MQTT topic level.
-_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_COLUMN_NAMES = (
-    "id", "kind", "zone", "lat", "lon", "gateway_id", "status", "online", "created_at",
-    "revoked_at", "last_seen",
-)
-_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, _COLUMN_NAMES))
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, DEVICE_COLUMNS))
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -34,13 +31,13 @@ class NewDevice:
 
 
 # Topic levels and broker accounts that a device must not be able to claim.
-RESERVED_IDS = frozenset({"gateway", "cityhub-ingest", "cityhub-sim"})
+RESERVED_IDS = frozenset({GATEWAY_KIND, INGEST_ACCOUNT, SIM_ACCOUNT})
 
 
 def validate_device_id(device_id: str) -> str:
     if device_id.lower() in RESERVED_IDS:
         raise InvalidInput(f"Device id {device_id!r} is reserved; choose another.")
-    if _DEVICE_ID.fullmatch(device_id):
+    if DEVICE_ID.fullmatch(device_id):
         return device_id
     if not device_id:
         raise InvalidInput("A device id must not be empty.")
@@ -193,13 +190,11 @@ def add_many(
 
 
 _STATE_QUERY = sql.SQL(
-    "SELECT {}, COALESCE((k.spec->>'interval_s')::int, 60) FROM hub.devices d "
-    "JOIN hub.device_kinds k ON k.name = d.kind "
-    "WHERE (%(id)s::text IS NULL OR d.id = %(id)s) "
+    "{} WHERE (%(id)s::text IS NULL OR d.id = %(id)s) "
     "AND (%(kind)s::text IS NULL OR d.kind = %(kind)s) "
     "AND (%(zone)s::text IS NULL OR d.zone = %(zone)s) "
     "AND (%(status)s::text IS NULL OR d.status = %(status)s) ORDER BY d.id"
-).format(sql.SQL(", ").join(sql.Identifier("d", c) for c in _COLUMN_NAMES))
+).format(STATE_SELECT)
 
 
 def device_states(
@@ -216,13 +211,7 @@ def device_states(
         _STATE_QUERY, {"id": device_id, "kind": kind, "zone": zone, "status": status}
     ).fetchall()
     at = now or datetime.now(UTC)
-    states = []
-    for row in rows:
-        device = _device(row[:-1])
-        interval = int(row[-1])  # type: ignore[call-overload]
-        states.append(DeviceState(device, interval,
-                                  connection_state(device.online, device.last_seen, interval, at)))
-    return states
+    return [state_from_row(row, at) for row in rows]
 
 
 def device_state(conn: Conn, device_id: str, *, now: datetime | None = None) -> DeviceState:
@@ -230,3 +219,30 @@ def device_state(conn: Conn, device_id: str, *, now: datetime | None = None) -> 
     if not found:
         raise NotFound(f"No device with id {device_id!r} is registered.")
     return found[0]
+
+
+def add_missing(
+    conn: Conn,
+    catalogue: Catalogue,
+    rows: Sequence[tuple[str, str, str | None, float | None, float | None]],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Register the (id, kind, zone, lat, lon) rows not registered yet; return how many.
+
+    Each registration hashes a new token (about 0.1 s) and the tokens are not returned:
+    for fleets whose devices publish under another account (the demo, the simulator).
+    """
+    known = existing_ids(conn, [row[0] for row in rows])
+    added = 0
+    for device_id, kind, zone, lat, lon in rows:
+        if device_id in known:
+            continue
+        try:
+            add_device(conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon)
+        except AlreadyExists:
+            continue  # registered meanwhile by someone else
+        added += 1
+        if progress is not None:
+            progress(added)
+    return added

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -128,6 +129,15 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme != "mqtt" or not parts.hostname:
             raise ValueError("must look like mqtt://user:password@host:1883")
+        return value
+
+    @field_validator("ops_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (use a name such as Asia/Seoul)") from None
         return value
 
     def mqtt_target(self) -> MqttTarget:

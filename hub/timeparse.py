@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 
 # Epoch milliseconds beyond this are not plausible device times (year 2286).
-_MAX_EPOCH_MS = 10_000_000_000_000
+MAX_EPOCH_MS = 10_000_000_000_000
 
 
 class BadTimestamp(ValueError):
@@ -18,7 +18,7 @@ def parse_ts(value: object) -> datetime:
     if isinstance(value, bool):
         raise BadTimestamp("ts must be an ISO-8601 string or epoch milliseconds, not a boolean")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or not 0 <= value < _MAX_EPOCH_MS:
+        if not math.isfinite(value) or not 0 <= value < MAX_EPOCH_MS:
             raise BadTimestamp("ts in epoch milliseconds is out of range")
         return datetime.fromtimestamp(value / 1000.0, tz=UTC)
     if isinstance(value, str):

@@ -23,6 +23,11 @@ from hub.credentials import hash_token, verify_token
 from hub.errors import AlreadyExists, InvalidInput, NotFound
 
 ROLES = ("operator", "supervisor", "analyst", "admin", "vendor")
+# The groups endpoints admit, named once (docs/console.md has the table of who may do what).
+# Operations: work alerts and see devices' own data (readings, events, the live view).
+OPERATIONS_ROLES = ("operator", "supervisor", "admin")
+# Staff: everyone but vendors; analysts also read alerts, KPIs and the handover report.
+STAFF_ROLES = ("operator", "supervisor", "analyst", "admin")
 MIN_PASSWORD = 10
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _COLUMNS = sql.SQL("id, username, display_name, role, disabled, created_at")
@@ -91,22 +96,18 @@ def add_user(conn: Conn, username: str, role: str, password: str, *,
     return User(*row)
 
 
-def get_user(conn: Conn, username: str) -> User:
-    row = conn.execute(sql.SQL("SELECT {} FROM hub.users WHERE username = %s").format(_COLUMNS),
-                       (username,)).fetchone()
-    if row is None:
-        raise NotFound(f"No user named {username!r}.")
-    return User(*row)
-
-
 def list_users(conn: Conn) -> list[User]:
     rows = conn.execute(sql.SQL("SELECT {} FROM hub.users ORDER BY username").format(_COLUMNS)).fetchall()
     return [User(*r) for r in rows]
 
 
+# Ends every session of one user (parameter: the user's id); the console runs it too.
+REVOKE_SESSIONS = sql.SQL("UPDATE hub.refresh_tokens SET revoked_at = now() "
+                          "WHERE user_id = %s AND revoked_at IS NULL")
+
+
 def _revoke_sessions(conn: Conn, user_id: int) -> None:
-    conn.execute("UPDATE hub.refresh_tokens SET revoked_at = now() "
-                 "WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
+    conn.execute(REVOKE_SESSIONS, (user_id,))
 
 
 def set_disabled(conn: Conn, username: str, disabled: bool = True, *, actor: str = "cli") -> User:

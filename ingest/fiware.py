@@ -13,20 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hub.fiware_units import ATTRIBUTES, UNITLESS, UNITS
 from ingest.messages import Rejection
 
 ENTITY_TYPE = "AirQualityObserved"
-
-# FIWARE attribute → catalogue metric.
-_METRICS = {
-    "pm10": "pm10", "pm25": "pm25", "no2": "no2", "o3": "o3", "co": "co", "so2": "so2",
-    "temperature": "temperature", "relativeHumidity": "humidity",
-}
-_GASES_G_PER_MOL = {"no2": 46.0055, "o3": 47.9982, "co": 28.0101, "so2": 64.066}
-# Litres per mole of an ideal gas at 25 °C and 1 atm: the usual basis for ppm ↔ µg/m³.
-_MOLAR_VOLUME_L = 24.45
-# UN/CEFACT common codes that stations use in unitCode.
-_UG_M3, _MG_M3, _PPM, _PPB, _CELSIUS, _PERCENT, _FRACTION = "GQ", "GP", "59", "61", "CEL", "P1", "C62"
 
 
 def is_entity(reading: Mapping[str, Any]) -> bool:
@@ -55,31 +45,11 @@ def _date(attribute: object) -> object:
 
 def _convert(metric: str, value: float, unit: str | None) -> float | Rejection:
     if unit is None:
-        # Without a unit the catalogue's units are assumed, except humidity, which the
-        # model defines as a fraction of one.
-        return value * 100 if metric == "humidity" else value
-    if metric in _GASES_G_PER_MOL:
-        if unit == _PPM:
-            return value
-        if unit == _PPB:
-            return value / 1000
-        if unit in (_UG_M3, _MG_M3):
-            micrograms = value * 1000 if unit == _MG_M3 else value
-            return micrograms * _MOLAR_VOLUME_L / (_GASES_G_PER_MOL[metric] * 1000)
-    elif metric in ("pm10", "pm25"):
-        if unit == _UG_M3:
-            return value
-        if unit == _MG_M3:
-            return value * 1000
-    elif metric == "temperature":
-        if unit == _CELSIUS:
-            return value
-    elif metric == "humidity":
-        if unit == _PERCENT:
-            return value
-        if unit == _FRACTION:
-            return value * 100
-    return Rejection("bad_unit", f"unitCode {unit!r} is not supported for {metric}")
+        return UNITLESS[metric].convert(value)
+    known = UNITS[metric].get(unit)
+    if known is None:
+        return Rejection("bad_unit", f"unitCode {unit!r} is not supported for {metric}")
+    return known.convert(value)
 
 
 def to_reading(entity: Mapping[str, Any]) -> dict[str, object] | Rejection:
@@ -87,7 +57,7 @@ def to_reading(entity: Mapping[str, Any]) -> dict[str, object] | Rejection:
     if "dateObserved" not in entity:
         return Rejection("bad_timestamp", "an AirQualityObserved entity has no 'dateObserved'")
     reading: dict[str, object] = {"ts": _date(entity["dateObserved"])}
-    for attribute, metric in _METRICS.items():
+    for attribute, metric in ATTRIBUTES.items():
         if attribute not in entity:
             continue
         value, unit = _plain(entity[attribute])

@@ -9,22 +9,18 @@ copied, so every session of that user is ended. Failed logins are recorded in
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from hub import audit
+from hub.credentials import dummy_hash, new_token, token_digest
 from hub.settings import Settings
-from hub.users import hash_password, verify_password
+from hub.users import REVOKE_SESSIONS, verify_password
 from ops_console.auth import Principal
 from ops_console.db import AsyncConn
 from ops_console.errors import LoginThrottled
-
-# Verified when the username is unknown, so a miss costs as long as a wrong password.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +33,6 @@ class Session:
 class RefreshOutcome:
     session: Session | None
     reason: Literal["ok", "unknown", "expired", "reused", "revoked", "disabled"]
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 async def check_throttle(conn: AsyncConn, settings: Settings, username: str, client_ip: str) -> None:
@@ -65,26 +57,31 @@ async def record_attempt(conn: AsyncConn, username: str, client_ip: str, ok: boo
                        (username, client_ip, ok))
 
 
+def _verify(stored: str | None, password: str) -> bool:
+    # An unknown name is checked against the dummy hash, so a miss costs as long as a wrong password.
+    return verify_password(dummy_hash() if stored is None else stored, password)
+
+
 async def authenticate(conn: AsyncConn, username: str, password: str) -> Principal | None:
     """The principal for a right password of an enabled account, else None."""
     cur = await conn.execute(
         "SELECT id, username, role, password_hash, disabled FROM hub.users WHERE username = %s",
         (username,))
     row = await cur.fetchone()
-    stored = str(row[3]) if row is not None else _DUMMY_HASH
-    # argon2 is deliberately slow; keep it off the event loop.
-    good = await asyncio.to_thread(verify_password, stored, password)
+    stored = str(row[3]) if row is not None else None
+    # argon2 is deliberately slow (the first dummy_hash() too); keep it off the event loop.
+    good = await asyncio.to_thread(_verify, stored, password)
     if row is None or not good or row[4]:
         return None
     return Principal(int(row[0]), str(row[1]), str(row[2]))
 
 
 async def new_session(conn: AsyncConn, settings: Settings, principal: Principal) -> Session:
-    token = secrets.token_urlsafe(32)
+    token = new_token(32)
     await conn.execute(
         "INSERT INTO hub.refresh_tokens (user_id, token_hash, expires_at) "
         "VALUES (%s, %s, now() + %s)",
-        (principal.user_id, _digest(token), timedelta(hours=settings.refresh_token_hours)))
+        (principal.user_id, token_digest(token), timedelta(hours=settings.refresh_token_hours)))
     return Session(principal, token)
 
 
@@ -94,7 +91,7 @@ async def rotate(conn: AsyncConn, settings: Settings, refresh_token: str) -> Ref
         "SELECT rt.id, rt.expires_at < now(), rt.revoked_at IS NOT NULL, rt.replaced_by IS NOT NULL, "
         "u.id, u.username, u.role, "
         "u.disabled FROM hub.refresh_tokens rt JOIN hub.users u ON u.id = rt.user_id "
-        "WHERE rt.token_hash = %s FOR UPDATE OF rt", (_digest(refresh_token),))
+        "WHERE rt.token_hash = %s FOR UPDATE OF rt", (token_digest(refresh_token),))
     row = await cur.fetchone()
     if row is None:
         return RefreshOutcome(None, "unknown")
@@ -116,19 +113,17 @@ async def rotate(conn: AsyncConn, settings: Settings, refresh_token: str) -> Ref
     await conn.execute(
         "UPDATE hub.refresh_tokens SET revoked_at = now(), replaced_by = "
         "(SELECT id FROM hub.refresh_tokens WHERE token_hash = %s) WHERE id = %s",
-        (_digest(session.refresh_token), token_id))
+        (token_digest(session.refresh_token), token_id))
     return RefreshOutcome(session, "ok")
 
 
 async def revoke(conn: AsyncConn, user_id: int, refresh_token: str) -> bool:
     cur = await conn.execute(
         "UPDATE hub.refresh_tokens SET revoked_at = now() WHERE token_hash = %s AND user_id = %s "
-        "AND revoked_at IS NULL", (_digest(refresh_token), user_id))
+        "AND revoked_at IS NULL", (token_digest(refresh_token), user_id))
     return cur.rowcount > 0
 
 
 async def revoke_all(conn: AsyncConn, user_id: int) -> int:
-    cur = await conn.execute(
-        "UPDATE hub.refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-        (user_id,))
+    cur = await conn.execute(REVOKE_SESSIONS, (user_id,))
     return cur.rowcount

@@ -58,8 +58,14 @@ def issue_access_token(settings: Settings, principal: Principal, *, now: float |
     return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
 
 
-def decode_access_token(settings: Settings, token: str) -> Principal:
-    """The principal of a valid access token; :class:`Unauthorized` otherwise."""
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    principal: Principal
+    expires_at: float  # the token's exp, seconds since the epoch
+
+
+def read_access_token(settings: Settings, token: str) -> AccessToken:
+    """The principal and expiry of a valid access token; :class:`Unauthorized` otherwise."""
     try:
         claims = jwt.decode(token, settings.secret_key.get_secret_value(), algorithms=[ALGORITHM],
                             options={"require": ["exp", "iat", "sub", "uid", "role", "typ"]})
@@ -71,7 +77,13 @@ def decode_access_token(settings: Settings, token: str) -> Principal:
     if (claims.get("typ") != "access" or not isinstance(uid, int) or role not in ROLES
             or not isinstance(sub, str)):
         raise Unauthorized("The access token is not valid.")
-    return Principal(uid, sub, str(role))
+    # PyJWT has checked that the required exp is a number (and not past).
+    return AccessToken(Principal(uid, sub, str(role)), float(claims["exp"]))
+
+
+def decode_access_token(settings: Settings, token: str) -> Principal:
+    """The principal of a valid access token; :class:`Unauthorized` otherwise."""
+    return read_access_token(settings, token).principal
 
 
 def _settings(request: Request) -> Settings:
@@ -162,5 +174,3 @@ def require_broker() -> BrokerGuard:
 def public() -> PublicGuard:
     return PublicGuard()
 
-
-ALL_ROLES = ROLES

@@ -89,7 +89,7 @@ class DispatchWorker:
                             alert_id, agency_id, attempts, outcome.error, outcome.retry_in_s)
                 return True
             log.info("dispatch of alert %s to %s (%s): %s", alert_id, agency_id, code, outcome.state)
-            alert = await get_alert(conn, alert_id)
+            alert = await get_alert(conn, alert_id, lock=True)
             await record_change(conn, alert, actor="dispatch", action=f"dispatch_{outcome.state}",
                                 from_state=alert.state,
                                 details={"agency": agency_id, "status_code": code, "attempts": attempts,

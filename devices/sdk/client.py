@@ -32,6 +32,7 @@ from devices.sdk.payloads import (
     chunks,
     encode,
     event_json,
+    events_json,
     gateway_json,
     gateway_topic,
     parse_rejection,
@@ -81,6 +82,9 @@ class HubClient:
         self._subscribed = threading.Event()
         self._refusal: str | None = None
         self._closed = False
+        # Set once connect() succeeded: before that, paho would queue a publish for a
+        # connection that may never come.
+        self._opened = False
         version = MQTTProtocolVersion.MQTTv5 if protocol == "5" else MQTTProtocolVersion.MQTTv311
         client = paho.Client(CallbackAPIVersion.VERSION2,
                              client_id=client_id or f"{device_id}-{secrets.token_hex(3)}",
@@ -163,6 +167,7 @@ class HubClient:
         if not self._subscribed.wait(timeout):
             self._stop_loop()
             raise ConnectFailed(f"the broker did not confirm the subscription to {self._errors_topic}")
+        self._opened = True
         return self
 
     def close(self, timeout: float = 5.0) -> None:
@@ -197,6 +202,8 @@ class HubClient:
                  timeout: float | None = None) -> None:
         if self._closed:
             raise NotConnected("the client is closed; create a new one")
+        if not self._opened:
+            raise NotConnected("call connect() (or use the client in a with block) before publishing")
         info = self._client.publish(target, payload, qos=1, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             raise PublishTimeout(f"paho's outgoing queue is full; {target} was not queued")
@@ -231,7 +238,7 @@ class HubClient:
         self._publish(topic(self.device_id, "events"), encode(event_json(event)))
 
     def send_events(self, events: Sequence[Event]) -> None:
-        self._publish(topic(self.device_id, "events"), encode([event_json(e) for e in events]))
+        self._publish(topic(self.device_id, "events"), encode(events_json(events)))
 
     def send_for_devices(self, readings: Mapping[str, Sequence[Reading]]) -> None:
         """As a gateway: readings of devices registered behind it, keyed by device id."""

@@ -73,6 +73,13 @@ def event_json(event: Event) -> dict[str, object]:
     return document
 
 
+def events_json(events: Sequence[Event]) -> list[dict[str, object]]:
+    """A batch of events as one message; an empty batch is refused before sending."""
+    if not events:
+        raise InvalidPayload("no events to send")
+    return [event_json(e) for e in events]
+
+
 def encode(document: object) -> bytes:
     try:
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False,

@@ -7,7 +7,8 @@ Pure, seeded models apart from the I/O:
 - ``scenarios`` (named scenarios as data), ``schedule`` (a scenario resolved into
   concrete anomalies), ``faults`` (sensor and transport faults), ``groundtruth``;
 - ``simulator``: the pure core that turns (device, simulated time) into messages;
-- ``wire``, ``publisher`` and ``engine``: the MQTT publishing engine (raw sockets);
+- ``publisher`` and ``engine``: the MQTT publishing engine, on the raw-socket
+  ``devices.mqttwire`` shared with the load generator;
 - ``bench``: `cityhub bench simulate`.
 
 Errors: ``SimulationError`` (bad options, unknown scenario, unreadable devices file) is

@@ -102,10 +102,6 @@ def expected(station: Station, t: float) -> dict[str, float]:
     }
 
 
-def _clamp(value: float, low: float, high: float) -> float:
-    return low if value < low else high if value > high else value
-
-
 class AirQualityModel:
     def __init__(self, devices: Sequence[SimDevice], seed: int) -> None:
         self.stations = {d.id: Station.of(d, random.Random(f"{seed}:aq:{d.id}")) for d in devices}
@@ -125,13 +121,15 @@ class AirQualityModel:
                 pm25 += 0.22 * coarse  # dust is mostly coarse particles
             elif anomaly.label == "ozone_episode":
                 o3 += ozone(anomaly, t)
+        # Floors only: a sensor never reads exactly zero. The simulator keeps every value
+        # inside the catalogue's range.
         return {
-            "pm10": round(_clamp(pm10, 1.0, 2000.0), 1),
-            "pm25": round(_clamp(pm25, 0.5, 1000.0), 1),
-            "o3": round(_clamp(o3, 0.001, 1.0), 4),
-            "no2": round(_clamp(level["no2"] * (1.0 + gauss(0, 0.08)), 0.001, 2.0), 4),
-            "co": round(_clamp(level["co"] * (1.0 + gauss(0, 0.06)), 0.05, 100.0), 3),
-            "so2": round(_clamp(level["so2"] * (1.0 + gauss(0, 0.1)), 0.0005, 2.0), 4),
-            "temperature": round(_clamp(level["temperature"] + gauss(0, 0.3), -50.0, 60.0), 1),
-            "humidity": round(_clamp(level["humidity"] + gauss(0, 2.0), 5.0, 100.0), 1),
+            "pm10": round(max(pm10, 1.0), 1),
+            "pm25": round(max(pm25, 0.5), 1),
+            "o3": round(max(o3, 0.001), 4),
+            "no2": round(max(level["no2"] * (1.0 + gauss(0, 0.08)), 0.001), 4),
+            "co": round(max(level["co"] * (1.0 + gauss(0, 0.06)), 0.05), 3),
+            "so2": round(max(level["so2"] * (1.0 + gauss(0, 0.1)), 0.0005), 4),
+            "temperature": round(level["temperature"] + gauss(0, 0.3), 1),
+            "humidity": round(max(level["humidity"] + gauss(0, 2.0), 5.0), 1),
         }

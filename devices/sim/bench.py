@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.doc_sections import replace_section
-from hub.embedded import free_port, mosquitto_binary, wait_for_port
+from hub.embedded import ThrowawayBroker
 
 HEADING = "## Simulators"
 _console = Console(highlight=False)
@@ -74,22 +74,6 @@ class _Counter:
         self.client.loop_stop()
 
 
-def _broker(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = mosquitto_binary()
-    if binary is None:
-        raise typer.BadParameter("Mosquitto is not installed (Debian package mosquitto).")
-    port = free_port()
-    config = directory / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                      "max_queued_messages 100000\nmax_inflight_messages 0\n", encoding="utf-8")
-    log = (directory / "mosquitto.log").open("wb")
-    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    if not wait_for_port(port, 15):
-        process.terminate()
-        raise RuntimeError(f"Mosquitto did not start; see {directory / 'mosquitto.log'}.")
-    return process, port
-
-
 def _mix(devices: int) -> list[str]:
     """A city's mix: 40 % air quality, 50 % smart meters, 10 % cameras."""
     aq, cctv = devices * 4 // 10, devices // 10
@@ -97,7 +81,12 @@ def _mix(devices: int) -> list[str]:
 
 
 def run_bench(devices: int, rate: float, duration: float, subscribe: bool, directory: Path) -> Result:
-    broker, port = _broker(directory)
+    with ThrowawayBroker(directory / "broker") as broker:
+        return _measure(broker.port, devices, rate, duration, subscribe, directory)
+
+
+def _measure(port: int, devices: int, rate: float, duration: float, subscribe: bool,
+             directory: Path) -> Result:
     counter = _Counter(port) if subscribe else None
     stats_file = directory / "stats.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
@@ -125,8 +114,6 @@ def run_bench(devices: int, rate: float, duration: float, subscribe: bool, direc
     finally:
         if counter is not None:
             counter.close()
-        broker.terminate()
-        broker.wait(10)
     stats = json.loads(stats_file.read_text(encoding="utf-8"))
     sent, acked = int(stats["sent"]), int(stats["acked"])
     # The publishing phase, without the offline announcements at the end.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -24,7 +25,14 @@ def weekday(t: float) -> int:
 
 
 def day_of_year(t: float) -> float:
-    return float(datetime.fromtimestamp(t, KST).timetuple().tm_yday)
+    """Day of the year in Seoul (1 = 1 January) at epoch second *t*."""
+    return _day_of_year(int((t + _KST_S) // DAY_S))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_of_year(kst_day: int) -> float:
+    # Asked for every reading; a datetime is built once per Seoul day, not per call.
+    return float(datetime.fromtimestamp(kst_day * DAY_S - _KST_S, KST).timetuple().tm_yday)
 
 
 def bump(hour: float, centre: float, width: float) -> float:

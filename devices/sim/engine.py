@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from devices.sim.clock import SimClock
 from devices.sim.fleet import SimDevice
 from devices.sim.groundtruth import GroundTruthWriter
-from devices.sim.publisher import Connection, Endpoint
+from devices.sim.publisher import Connection
 from devices.sim.simulator import Outgoing, Simulator, topic
+from hub.settings import MqttTarget
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ class Stats:
     online: int = 0
     truth: int = 0
     sim_time: float = 0.0
-    first_publish: float = 0.0  # epoch seconds
-    last_publish: float = 0.0
     lost: int = 0  # unacknowledged when a connection broke
     reconnects: int = 0
     cpu_seconds: float = 0.0  # of the process, when the stats were taken
@@ -53,8 +52,8 @@ class Stats:
     run_sent: int = 0
     cpu_at_stop: float = 0.0
     max_rss_bytes: int = 0
+    # Why the run ended with messages unsent or unacknowledged; empty when all went well.
     error: str = ""
-    stopping: bool = False
 
 
 @dataclass(slots=True)
@@ -70,7 +69,7 @@ class _Turns:
 
 @dataclass(slots=True)
 class EngineOptions:
-    endpoint: Endpoint
+    endpoint: MqttTarget
     periods: Mapping[str, float]  # per kind
     duration: float = 0.0  # wall seconds; 0 = until stopped
     window: int = 2000
@@ -135,7 +134,11 @@ class Engine:
             return
         self._backoff = 1.0
         self.stats.reconnects += 1
-        self._announced.clear()  # announce again: the broker may have lost retained state
+        # Announce the bulk devices again (the broker may have lost retained state); devices
+        # with a will connection of their own were not affected.
+        again = self._announced - self._wills.keys()
+        self._announced -= again
+        self.stats.online -= len(again)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event, progress: Callable[[Stats], None] | None = None) -> Stats:
@@ -160,7 +163,6 @@ class Engine:
                     next_progress = now + _PROGRESS_EVERY_S
                 if not busy:
                     time.sleep(_TICK_S)
-            self.stats.stopping = True
             self.stats.run_seconds = time.monotonic() - started
             self.stats.run_sent = self.stats.sent
             self.stats.cpu_at_stop = time.process_time()
@@ -229,11 +231,7 @@ class Engine:
                 break
             pending.popleft()
             sent += 1
-        if sent:
-            wall = time.time()
-            self.stats.first_publish = self.stats.first_publish or wall
-            self.stats.last_publish = wall
-            self.stats.sent += sent
+        self.stats.sent += sent
 
     def _pump(self) -> None:
         if self._bulk is not None:
@@ -267,8 +265,16 @@ class Engine:
             self._pump()
             conns = [c for c in (self._bulk, *self._wills.values()) if c is not None and not c.closed]
             if not self._pending and all(c.idle for c in conns):
-                break
+                return
             time.sleep(_TICK_S)
+        unsent = len(self._pending) + sum(
+            c.in_flight for c in (self._bulk, *self._wills.values()) if c is not None and not c.closed)
+        if self._bulk is None:
+            self.stats.error = (f"lost the broker connection and could not reconnect; {unsent} "
+                                "message(s) not sent or not acknowledged")
+        elif unsent:
+            self.stats.error = (f"{unsent} message(s) not sent or not acknowledged within "
+                                f"{_DRAIN_TIMEOUT_S:g} s at the end")
 
     def _snapshot(self) -> Stats:
         s = self.stats

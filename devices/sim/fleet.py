@@ -26,14 +26,6 @@ class SimDevice:
     lon: float
 
 
-@dataclass(frozen=True, slots=True)
-class KindSpec:
-    """What the simulator needs of a catalogue kind: interval and valid ranges."""
-
-    interval_s: float
-    bounds: Mapping[str, tuple[float, float]]
-
-
 def parse_counts(items: Sequence[str]) -> dict[str, int]:
     """``["air_quality=50", "cctv=3"]`` → counts; kinds may also be written aq/meter."""
     aliases = {prefix: kind for kind, prefix in PREFIXES.items()}

@@ -9,26 +9,17 @@ of the scenario gets a connection of its own with a last will on its status topi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from devices import mqttwire
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
+from hub.settings import MqttTarget
 
 
 class Connection(mqttwire.Connection):
-    """A connection to *endpoint* as *client_id*, with credentials and an optional will."""
+    """A connection to *target* as *client_id*, with credentials and an optional will."""
 
-    def __init__(self, endpoint: Endpoint, client_id: str, *, window: int = 2000,
+    def __init__(self, target: MqttTarget, client_id: str, *, window: int = 2000,
                  will_topic: str | None = None, keepalive: int = 60) -> None:
         connect = mqttwire.connect_packet(
-            client_id, username=endpoint.username, password=endpoint.password,
+            client_id, username=target.username, password=target.password,
             will_topic=will_topic, keepalive=keepalive)
-        super().__init__(mqttwire.open_socket(endpoint.host, endpoint.port, connect), client_id,
+        super().__init__(mqttwire.open_socket(target.host, target.port, connect), client_id,
                          window=window, keepalive=keepalive)

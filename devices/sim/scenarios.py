@@ -16,15 +16,10 @@ from devices.sim.errors import SimulationError
 MIN = 60.0
 HOUR = 3600.0
 
-# Labels of ground truth, and what produces them.
-EPISODES = frozenset({"asian_dust", "ozone_episode"})  # every air-quality station, a field
+# Ground-truth labels of faults in a sensor's values (devices/sim/faults.py).
 SENSOR_FAULTS = frozenset({"stuck_value", "drift", "spike", "dropout"})
-METER_ANOMALIES = frozenset({"theft", "meter_fault", "inactive_household"})
-CCTV_SCENES = frozenset({"crowd_build_up", "night_fire"})
-TRANSPORT_FAULTS = frozenset({"malformed", "clock_skew", "duplicate", "burst", "offline"})
 # Done once, at the device's first report inside the window (their truth: that moment).
 ONE_SHOT = frozenset({"malformed", "duplicate", "burst"})
-LABELS = EPISODES | SENSOR_FAULTS | METER_ANOMALIES | CCTV_SCENES | TRANSPORT_FAULTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +137,3 @@ def scenario(names: list[str]) -> Scenario:
         start_local=next((s.start_local for s in picked if s.start_local), None),
         repeat_s=next((s.repeat_s for s in picked if s.repeat_s), None),
     )
-
-
-def describe() -> str:
-    """One line per scenario, for --help and the docs."""
-    return "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values())

@@ -93,10 +93,6 @@ class Schedule:
         self._cycles_added = 0
         self._add_cycle()
 
-    @property
-    def devices_with(self) -> Mapping[str, list[Anomaly]]:
-        return self._by_device
-
     def _shift(self, anomaly: Anomaly, cycle: int) -> Anomaly:
         if cycle == 0:
             return anomaly

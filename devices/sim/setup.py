@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import unquote, urlsplit
 
 from devices.sim.clock import SimClock, default_start, parse_start
 from devices.sim.errors import SimulationError
-from devices.sim.fleet import KindSpec, SimDevice
-from devices.sim.publisher import Endpoint
+from devices.sim.fleet import SimDevice
 from devices.sim.scenarios import Scenario
+from hub.catalogue import Kind
 
 
-def endpoint(url: str) -> Endpoint:
-    """Host, port, user and password of ``mqtt://user:password@host:port``."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise SimulationError(f"The MQTT URL must look like mqtt://user:password@host:1883, not {url!r}.")
-    return Endpoint(parts.hostname, parts.port or 1883,
-                    unquote(parts.username) if parts.username else None,
-                    unquote(parts.password) if parts.password else None)
-
-
-def periods(fleet: Sequence[SimDevice], kinds: Mapping[str, KindSpec], speed: float,
+def periods(fleet: Sequence[SimDevice], kinds: Mapping[str, Kind], speed: float,
             rate: float) -> dict[str, float]:
     """Wall seconds between two reports of one device, per kind.
 

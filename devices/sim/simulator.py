@@ -20,11 +20,12 @@ from devices.sim.air_quality import AirQualityModel, dust_lag_s
 from devices.sim.cctv import CctvModel
 from devices.sim.clock import iso
 from devices.sim.faults import MALFORMED_FORMS, apply_sensor_fault, malformed_payload
-from devices.sim.fleet import KindSpec, SimDevice
+from devices.sim.fleet import SimDevice
 from devices.sim.groundtruth import TruthRecord
 from devices.sim.scenarios import ONE_SHOT, SENSOR_FAULTS, Injection, Scenario
 from devices.sim.schedule import Anomaly, Schedule
 from devices.sim.smart_meter import SmartMeterModel, profile_of
+from hub.catalogue import Kind
 
 _encode = msgspec.json.encode
 FUTURE_TOLERANCE_S = 300.0  # the hub rejects readings further ahead (ingest/validate.py)
@@ -47,13 +48,26 @@ def topic(device_id: str, channel: str) -> str:
     return f"cityhub/v1/{device_id}/{channel}"
 
 
+def _clamp_to(values: dict[str, Any], bounds: Mapping[str, tuple[float, float]]) -> None:
+    """Keep the models' numbers inside the catalogue's valid ranges (the models set floors)."""
+    for metric, (low, high) in bounds.items():
+        value = values.get(metric)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value < low:
+                values[metric] = low
+            elif value > high:
+                values[metric] = high
+
+
 class Simulator:
-    def __init__(self, fleet: Sequence[SimDevice], kinds: Mapping[str, KindSpec], scenario: Scenario,
+    def __init__(self, fleet: Sequence[SimDevice], kinds: Mapping[str, Kind], scenario: Scenario,
                  seed: int, start: float) -> None:
         self.devices = {d.id: d for d in fleet}
         if len(self.devices) != len(fleet):
             raise ValueError("Device ids in a fleet must be unique.")
-        self.kinds = kinds
+        # Valid ranges per kind and metric, from the catalogue: every reading is kept inside.
+        self.bounds = {name: {m.name: (m.min, m.max) for m in kind.metrics.values()}
+                       for name, kind in kinds.items()}
         self.seed = seed
         self.rng = random.Random(seed)
         by_kind = {k: [d for d in fleet if d.kind == k] for k in ("air_quality", "smart_meter", "cctv")}
@@ -159,7 +173,8 @@ class Simulator:
             values = self.meters.reading(device_id, t, rng, active)
         else:
             values, events = self.cameras.report(device_id, t, rng, active)
-        bounds = self.kinds[device.kind].bounds
+        bounds = self.bounds[device.kind]
+        _clamp_to(values, bounds)
         for a in active:
             if a.label in SENSOR_FAULTS:
                 apply_sensor_fault(values, a, t, rng, bounds, self._stuck)
@@ -184,7 +199,7 @@ class Simulator:
             return [Outgoing(telemetry_topic, payload)]
         if a.label == "malformed":
             form = a.text("form", "truncated_json")
-            metric = next(iter(self.kinds[device.kind].bounds), "value")
+            metric = next(iter(self.bounds[device.kind]), "value")
             channel, bad = malformed_payload(form, device.kind, ts_ms + 1, metric)
             self.truth.append(TruthRecord(a.scenario, a.label, (device.id,), t, t, {
                 "form": form, "channel": channel, "expected": f"dead letter: {MALFORMED_FORMS[form]}"}))

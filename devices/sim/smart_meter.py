@@ -120,7 +120,7 @@ class SmartMeterModel:
             voltage = 175.0 + rng.gauss(0, 6.0)
         return {
             "energy_kwh": round(meter.energy_kwh, 3),
-            "power_kw": round(min(kw, 1000.0), 3),
-            "voltage": round(min(max(voltage, 0.0), 500.0), 1),
+            "power_kw": round(kw, 3),
+            "voltage": round(voltage, 1),
             "household_id": meter.household_id,
         }

@@ -52,10 +52,9 @@ SEOUL = (
     Zone("gangdong-gu", 37.5301, 127.1238),
 )
 
-# The city centre (Seoul City Hall) and the extent of the districts, for the field.
+# The city centre (Seoul City Hall) and the western edge of the districts, for the field.
 CENTRE_LAT, CENTRE_LON = 37.5663, 126.9779
 WEST_LON = min(z.lon for z in SEOUL)
-EAST_LON = max(z.lon for z in SEOUL)
 KM_PER_DEG_LAT = 111.0
 KM_PER_DEG_LON = 88.2  # at 37.5° N
 

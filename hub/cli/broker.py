@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from hub.broker import Conn, WrittenConfig, read_pid_file, reload_broker, set_account, write_config
-from hub.cli.common import console, database_url, errors, print_json, running_services, settings
+from hub.cli.common import console, database_url, errors, print_json, running_broker, settings
 from hub.db import connection
 from hub.errors import ConfigError, HubError, InvalidInput
 from hub.mqtt_access import INGEST_ACCOUNT
@@ -119,11 +119,10 @@ def sync_broker(conn: Conn, current: Settings) -> str | None:
     pid_file = current.broker_pid_file
     with_simulator = False
     if directory is None:
-        running = running_services(current)
-        if not isinstance(running.get("broker_dir"), str):
+        embedded = running_broker(current)
+        if embedded is None:
             return None
-        directory = Path(running["broker_dir"])
-        pid_file = Path(running["broker_pid_file"]) if running.get("broker_pid_file") else None
+        directory, pid_file = embedded
         with_simulator = True
     try:
         written = write_config(conn, directory, with_simulator=with_simulator)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from hub.errors import ConfigError
 from hub.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from hub.embedded import EmbeddedBroker
 
 console = Console(stderr=False, highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -41,6 +45,27 @@ def database_url(current: Settings) -> str:
         "CITYHUB_DATABASE_URL is not set and no `cityhub up` is running; set it to "
         "postgresql://user@host:5432/db, or start `cityhub up` in another terminal."
     )
+
+
+def write_running(state_dir: Path, *, database_url: str, mqtt_url: str,
+                  broker: EmbeddedBroker | None = None, **extra: object) -> None:
+    """What a running `cityhub up` tells other commands: its database, its broker, and
+    where the embedded broker's logins live (so device changes reach it). Read by
+    running_services and running_broker."""
+    running: dict[str, object] = {"database_url": database_url, "mqtt_url": mqtt_url, **extra}
+    if broker is not None:
+        running |= {"broker_dir": str(broker.data_dir), "broker_pid_file": str(broker.pid_file)}
+    (state_dir / RUNNING_FILE).write_text(json.dumps(running), encoding="utf-8")
+
+
+def running_broker(current: Settings) -> tuple[Path, Path | None] | None:
+    """The directory of the broker files of a running `cityhub up`, and the pid file to
+    signal after changing them; None when no embedded broker runs."""
+    running = running_services(current)
+    directory, pid_file = running.get("broker_dir"), running.get("broker_pid_file")
+    if not isinstance(directory, str):
+        return None
+    return Path(directory), Path(pid_file) if isinstance(pid_file, str) and pid_file else None
 
 
 def running_services(current: Settings) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hub.catalogue import load_catalogue
+from hub.catalogue import Catalogue, load_catalogue
 from hub.cli.broker import sync_broker
 from hub.cli.common import console, database_url, errors, print_json, settings
 from hub.db import connection
@@ -210,14 +210,14 @@ def _open_tokens(path: Path) -> TextIO:
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
-def _plan(path: Path, current_kinds: Path | None, url: str) -> ImportPlan:
+def _plan(path: Path, catalogue: Catalogue, url: str) -> ImportPlan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"Cannot read {path}: {exc.strerror}.") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path} is not UTF-8 text.") from None
-    rows, bad = parse_csv(text, load_catalogue(current_kinds))
+    rows, bad = parse_csv(text, catalogue)
     named = {r.id for r in rows} | {r.gateway for r in rows if r.gateway}
     with connection(url) as conn:
         registered = existing_ids(conn, sorted(named))
@@ -240,7 +240,8 @@ def import_command(
         raise InvalidInput(f"{tokens_out} exists already; choose a new file for the tokens.")
     current = settings()
     url = database_url(current)
-    plan = _plan(file, current.kinds_file, url)
+    catalogue = load_catalogue(current.kinds_file)
+    plan = _plan(file, catalogue, url)
     for problem in plan.errors:
         # file:line: message, as compilers write it, so editors can jump to the row.
         errors.print(f"{file}:{problem.line}: {problem.message}", markup=False, highlight=False,
@@ -253,7 +254,7 @@ def import_command(
     created: list[NewDevice] = []
     note = None
     if plan.create:
-        created, note = _create(plan, tokens_out, current)
+        created, note = _create(plan, catalogue, tokens_out, current)
     summary = {"created": len(created), "present": [r.id for r in plan.present],
                "errors": [{"line": e.line, "device_id": e.device_id, "message": e.message}
                           for e in plan.errors],
@@ -268,8 +269,8 @@ def import_command(
     _note(note)
 
 
-def _create(plan: ImportPlan, tokens_out: Path, current: Settings) -> tuple[list[NewDevice], str | None]:
-    catalogue = load_catalogue(current.kinds_file)
+def _create(plan: ImportPlan, catalogue: Catalogue, tokens_out: Path,
+            current: Settings) -> tuple[list[NewDevice], str | None]:
     handle = _open_tokens(tokens_out)
     to_file = handle is not sys.stdout
     writer = csv.writer(handle)
@@ -282,14 +283,15 @@ def _create(plan: ImportPlan, tokens_out: Path, current: Settings) -> tuple[list
 
                 def step(new: NewDevice) -> None:
                     writer.writerow([new.device.id, new.token])
-                    if new.device.id == plan.create[-1].id:
-                        # On disk before the commit: no device exists whose token is lost.
-                        handle.flush()
-                        if to_file:
-                            os.fsync(handle.fileno())
                     progress.advance(task)
 
-                created = add_many(conn, catalogue, [r.values() for r in plan.create], progress=step)
+                with conn.transaction():
+                    created = add_many(conn, catalogue, [r.values() for r in plan.create],
+                                       progress=step)
+                    # On disk before the commit: no device exists whose token is lost.
+                    handle.flush()
+                    if to_file:
+                        os.fsync(handle.fileno())
         except BaseException:
             if to_file:
                 handle.close()

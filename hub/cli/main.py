@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from importlib.metadata import entry_points
@@ -32,14 +33,9 @@ bench = typer.Typer(no_args_is_help=True, help="Measure speed; figures go to doc
 app.add_typer(bench, name="bench")
 
 
-_loaded: list[bool] = []
-
-
+@functools.cache  # once: a second call would register every command again
 def _plugins() -> None:
     # Other packages register here, so hub never imports them.
-    if _loaded:
-        return
-    _loaded.append(True)
     for ep in entry_points(group="cityhub.commands"):
         command = ep.load()
         if isinstance(command, typer.Typer):

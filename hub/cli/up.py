@@ -6,7 +6,6 @@ then ingest and the demo publisher as child processes. Ctrl-C stops them all.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -19,14 +18,13 @@ from pathlib import Path
 from rich.table import Table
 
 from hub.catalogue import load_catalogue
-from hub.cli.common import RUNNING_FILE, console, errors
+from hub.cli.common import RUNNING_FILE, console, errors, write_running
 from hub.db import connection
 from hub.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
-from hub.errors import AlreadyExists
 from hub.migrate import migrate, migration_status
 from hub.mqtt_access import INGEST_ACCOUNT, SIM_ACCOUNT
 from hub.pseudonym import ensure_keys
-from hub.registry import add_device, list_devices
+from hub.registry import add_missing
 from hub.settings import Settings, load_settings
 from hub.users import ensure_demo_accounts
 
@@ -58,11 +56,7 @@ def _register_demo_devices(url: str, current: Settings) -> list[dict[str, object
     catalogue = load_catalogue(current.kinds_file)
     with connection(url) as conn:
         # Registering hashes a token (~0.1 s each): skip the devices of an earlier start.
-        known = {d.id for d in list_devices(conn)}
-        for device_id, kind, zone, lat, lon in DEMO_DEVICES:
-            if device_id not in known:
-                with contextlib.suppress(AlreadyExists):
-                    add_device(conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon)
+        add_missing(conn, catalogue, DEMO_DEVICES)
     return [{"id": d[0], "kind": d[1], "zone": d[2], "lat": d[3], "lon": d[4]} for d in DEMO_DEVICES]
 
 
@@ -127,12 +121,9 @@ def up_command() -> None:
         children.append(_child(["console"], env, logs / "console.log"))
         children.append(_child(["simulate", "--devices-file", str(devices_file), "--rate", "10",
                                 "--scenario", "demo"], sim_env, logs / "simulate.log"))
-        running = {"database_url": url, "mqtt_url": mqtt_url, "pid": os.getpid(),
-                   "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics"}
-        if broker is not None:
-            # `cityhub device add/revoke/rotate` update the embedded broker's logins.
-            running |= {"broker_dir": str(broker.data_dir), "broker_pid_file": str(broker.pid_file)}
-        (state / RUNNING_FILE).write_text(json.dumps(running), encoding="utf-8")
+        # `cityhub device add/revoke/rotate` find the embedded broker's logins through it.
+        write_running(state, database_url=url, mqtt_url=mqtt_url, broker=broker,
+                      pid=os.getpid(), metrics_url=f"http://127.0.0.1:{metrics_port}/metrics")
 
         table = Table("service", "where", title="cityhub is up (demo mode)")
         table.add_row("database", f"{url}  ({profile} profile"

@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
+from hub.bench_storage import DEFAULT_SERVER
 from hub.cli.common import console
 from ingest.bench import report
 from ingest.bench.config import BenchConfig
-from ingest.bench.database import ADMIN_URL
 from ingest.bench.runner import run_bench
 
 
@@ -61,7 +61,7 @@ def bench_ingest(
         help="Use this database (its bench rows are removed after) instead of a throw-away one.",
     )] = None,
     admin_url: Annotated[str, typer.Option(
-        help="Server on which to create the throw-away database.")] = ADMIN_URL,
+        help="Server on which to create the throw-away database.")] = DEFAULT_SERVER,
     docs: Annotated[Path, typer.Option(help="Write the figures into this file's Ingest section.")]
     = Path("docs/benchmarks.md"),
     write_docs: Annotated[bool, typer.Option(help="Update the --docs file.")] = True,

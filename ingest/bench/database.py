@@ -19,7 +19,6 @@ from ingest.bench.naive import TABLE as NAIVE_TABLE
 
 log = logging.getLogger(__name__)
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Counting millions of rows at the end may take a while, but not forever.
 _COUNT_TIMEOUT = "300s"
 

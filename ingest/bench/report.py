@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from hub import doc_sections
 from ingest.bench.runner import BenchResult
 from ingest.bench.trial import Trial
 
@@ -136,29 +137,6 @@ def markdown(result: BenchResult, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _split(text: str, marker: str) -> tuple[str, list[tuple[str, str]]]:
-    """Text before the first heading that starts with *marker*, then (title, body) of
-    each such heading. Headings inside code fences are text."""
-    head: list[str] = []
-    parts: list[tuple[str, list[str]]] = []
-    fenced = False
-    for line in text.splitlines(keepends=True):
-        if line.startswith("```"):
-            fenced = not fenced
-        if not fenced and line.startswith(marker):
-            parts.append((line[len(marker):].strip(), []))
-        elif parts:
-            parts[-1][1].append(line)
-        else:
-            head.append(line)
-    return "".join(head), [(title, "".join(body)) for title, body in parts]
-
-
-def _join(marker: str, parts: list[tuple[str, str]]) -> str:
-    # One blank line around every heading, whatever the parts brought along.
-    return "".join(f"{marker}{title}\n\n{body.strip(chr(10))}\n\n" for title, body in parts)
-
-
 def update_document(text: str, subsection: str, body: str) -> str:
     """*text* with its "## Ingest" section rewritten: the introduction anew, the
     subsection titled *subsection* replaced (or added), other subsections and all
@@ -166,20 +144,11 @@ def update_document(text: str, subsection: str, body: str) -> str:
     if not text.strip():
         text = ("# Benchmarks\n\nFigures written by `cityhub bench …`; each command rewrites "
                 "its own section.\n")
-    head, sections = _split(text, "## ")
+    head, sections = doc_sections.split(text, "## ")
     old = next((b for t, b in sections if t == SECTION), "")
-    _intro, subsections = _split(old, "### ")
-    titles = [t for t, _b in subsections]
-    if subsection in titles:
-        subsections[titles.index(subsection)] = (subsection, body)
-    else:
-        subsections.append((subsection, body))
-    new = INTRO + "\n" + _join("### ", subsections)
-    if SECTION in (t for t, _b in sections):
-        sections = [(t, new if t == SECTION else b) for t, b in sections]
-    else:
-        sections.append((SECTION, new))
-    return (head.strip("\n") + "\n\n" + _join("## ", sections)).rstrip("\n") + "\n"
+    _intro, subsections = doc_sections.split(old, "### ")
+    new = doc_sections.join(INTRO, "### ", doc_sections.replace_part(subsections, subsection, body))
+    return doc_sections.join(head, "## ", doc_sections.replace_part(sections, SECTION, new)) + "\n"
 
 
 def write_docs(path: Path, result: BenchResult, command: str) -> None:

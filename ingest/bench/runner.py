@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.catalogue import load_catalogue
-from hub.embedded import mosquitto_binary
+from hub.embedded import ThrowawayBroker, mosquitto_binary
 from hub.migrate import migrate
 from hub.pseudonym import ensure_keys
-from ingest.bench.broker import ThrowawayBroker
 from ingest.bench.config import BenchConfig
 from ingest.bench.consumers import IngestConsumer, NaiveConsumer
 from ingest.bench.database import forget_fleet, settle, throwaway_database

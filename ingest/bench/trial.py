@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from devices.loadgen import LoadPlan, Report
 from hub.cli.common import console
-from ingest.bench.broker import ThrowawayBroker
+from hub.embedded import ThrowawayBroker
 from ingest.bench.config import BenchConfig
 from ingest.bench.consumers import Consumer, Snapshot
 from ingest.bench.database import RowCount, backend_pid, count_readings

@@ -8,15 +8,14 @@ request 400 or 422.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 
 from hub import alert_store
 from hub.alerts import SEVERITIES, SOURCES, STATES, Action, ActionKind
-from hub.errors import Conflict, InvalidInput
+from hub.errors import InvalidInput
+from hub.users import OPERATIONS_ROLES, STAFF_ROLES
 from ops_console.api.alert_models import (
     AgencyOut,
     AlertDetail,
@@ -39,8 +38,8 @@ from ops_console.db import DbConn
 from ops_console.params import parse_time
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
-READERS = ("operator", "supervisor", "analyst", "admin")
-ACTORS = ("operator", "supervisor", "admin")
+READERS = STAFF_ROLES
+ACTORS = OPERATIONS_ROLES
 SUPERVISORS = ("supervisor", "admin")
 
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
@@ -51,14 +50,6 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     404: {"description": "No such alert"},
     409: {"description": "The alert's state does not allow this, with the reason"},
 }
-
-
-@asynccontextmanager
-async def _conflict_is_409() -> AsyncIterator[None]:
-    try:
-        yield
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
 def _choices(name: str, given: list[str] | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -133,8 +124,7 @@ async def get_timeline(principal: Reader, conn: DbConn, alert_id: int) -> list[C
 
 async def _act(conn: DbConn, alert_id: int, kind: ActionKind, principal: Principal,
                **kw: str | None) -> AlertOut:
-    async with _conflict_is_409():
-        alert = await alert_store.act(conn, alert_id, Action(kind, principal.username, **kw))
+    alert = await alert_store.act(conn, alert_id, Action(kind, principal.username, **kw))
     delivery = await alert_store.delivery_states(conn, [alert.id])
     return alert_out(alert, delivery.get(alert.id))
 
@@ -189,7 +179,5 @@ async def tick_sop(principal: Actor, conn: DbConn, alert_id: int, item_no: int,
                    body: TickIn | None = None) -> list[SopItemOut]:
     """Tick (``{"done": true}``, the default) or untick a checklist item; recorded on the timeline."""
     done = body.done if body else True
-    async with _conflict_is_409():
-        items = await alert_store.tick(conn, alert_id, item_no, done, principal.username)
-    return sop_out(items)
+    return sop_out(await alert_store.tick(conn, alert_id, item_no, done, principal.username))
 

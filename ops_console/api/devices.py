@@ -9,27 +9,23 @@ from fastapi import APIRouter, Depends, Query
 from psycopg import sql
 from pydantic import BaseModel
 
-from hub.device_status import connection_state
-from hub.domain import Device
+from hub.device_status import STATE_SELECT, state_from_row
 from hub.errors import NotFound
+from hub.users import OPERATIONS_ROLES
 from ops_console.auth import Principal, require_roles
 from ops_console.db import AsyncConn, DbConn
 from ops_console.params import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
-READERS = ("operator", "supervisor", "admin")
+READERS = OPERATIONS_ROLES
 
-_COLUMNS = ("id", "kind", "zone", "lat", "lon", "gateway_id", "status", "online", "created_at",
-            "revoked_at", "last_seen")
 _QUERY = sql.SQL(
-    "SELECT {}, COALESCE((k.spec->>'interval_s')::int, 60) FROM hub.devices d "
-    "JOIN hub.device_kinds k ON k.name = d.kind "
-    "WHERE (%(id)s::text IS NULL OR d.id = %(id)s) "
+    "{} WHERE (%(id)s::text IS NULL OR d.id = %(id)s) "
     "AND (%(kind)s::text IS NULL OR d.kind = %(kind)s) "
     "AND (%(zone)s::text IS NULL OR d.zone = %(zone)s) "
     "AND (%(status)s::text IS NULL OR d.status = %(status)s) "
     "AND (%(after)s::text IS NULL OR d.id > %(after)s) ORDER BY d.id LIMIT %(n)s"
-).format(sql.SQL(", ").join(sql.Identifier("d", c) for c in _COLUMNS))
+).format(STATE_SELECT)
 
 
 class DeviceOut(BaseModel):
@@ -63,9 +59,10 @@ class DeviceDetail(DeviceOut):
 
 
 def _out(row: tuple[Any, ...], now: datetime) -> DeviceOut:
-    d = Device(*row[:-1])
+    state = state_from_row(row, now)
+    d = state.device
     return DeviceOut(id=d.id, kind=d.kind, zone=d.zone, lat=d.lat, lon=d.lon, gateway_id=d.gateway_id,
-                     status=d.status, connection=connection_state(d.online, d.last_seen, int(row[-1]), now),
+                     status=d.status, connection=state.connection,
                      created_at=d.created_at, revoked_at=d.revoked_at, last_seen=d.last_seen)
 
 

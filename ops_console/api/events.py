@@ -19,12 +19,13 @@ from pydantic import BaseModel
 
 from hub import audit
 from hub.errors import NotFound
+from hub.users import OPERATIONS_ROLES
 from ops_console.auth import Principal, require_roles
 from ops_console.db import DbConn
 from ops_console.params import cursor_time, decode_cursor, encode_cursor, query_target, time_range
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
-READERS = ("operator", "supervisor", "admin")
+READERS = OPERATIONS_ROLES
 
 _QUERY = sql.SQL(
     "SELECT e.ts, e.device_id, e.type, e.severity, e.confidence, e.subject, e.attributes, d.zone, "

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from hub.alert_reports import Kpis, kpis
+from hub.users import STAFF_ROLES
 from ops_console.auth import Principal, require_roles
 from ops_console.db import DbConn, SettingsDep
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["alerts"])
-READERS = ("operator", "supervisor", "analyst", "admin")
+READERS = STAFF_ROLES
 
 
 class KpisOut(BaseModel):

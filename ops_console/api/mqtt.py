@@ -19,9 +19,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from hub import mqtt_access
-from hub.mqtt_access import MqttIdentity
 from ops_console.auth import require_broker
-from ops_console.db import AsyncConn, DbConn
+from ops_console.db import DbConn
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/mqtt", tags=["mqtt broker"])
@@ -54,20 +53,6 @@ def _has_nul(*values: str) -> bool:
     return any("\x00" in v for v in values)
 
 
-async def identity_of(conn: AsyncConn, username: str) -> MqttIdentity | None:
-    """The identity behind an authenticated username (ACL requests carry no password)."""
-    if username in mqtt_access.SERVICE_ROLES:
-        cur = await conn.execute("SELECT role FROM hub.broker_accounts WHERE name = %s", (username,))
-        row = await cur.fetchone()
-        if row is None:
-            return None
-        return MqttIdentity(username, mqtt_access.SERVICE_ROLES[username], None)
-    cur = await conn.execute("SELECT kind FROM hub.devices WHERE id = %s AND status = 'active'",
-                             (username,))
-    row = await cur.fetchone()
-    return MqttIdentity(username, "device", str(row[0])) if row is not None else None
-
-
 @router.post("/auth")
 async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn) -> AuthOut:
     """May this username and password connect? (EMQX HTTP authenticator.)"""
@@ -87,7 +72,7 @@ async def mqtt_acl(_: Broker, body: AclIn, conn: DbConn) -> AclOut:
     if (body.action not in ("publish", "subscribe") or not body.topic
             or _has_nul(body.username, body.topic, body.clientid)):
         return AclOut(result="deny")
-    identity = await identity_of(conn, body.username)
+    identity = await mqtt_access.identity_async(conn, body.username)
     if identity is None:
         return AclOut(result="deny")
     if body.action == "publish":

@@ -18,12 +18,13 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from hub.errors import NotFound
+from hub.users import OPERATIONS_ROLES
 from ops_console.auth import Principal, require_roles
 from ops_console.db import AsyncConn, DbConn
 from ops_console.params import cursor_time, decode_cursor, encode_cursor, parse_bucket, time_range
 
 router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
-READERS = ("operator", "supervisor", "admin")
+READERS = OPERATIONS_ROLES
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
 _FILTER = sql.SQL(

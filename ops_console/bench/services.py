@@ -5,33 +5,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
-from hub.embedded import free_port, mosquitto_binary, wait_for_port
-from hub.errors import ConfigError, HubError
+from hub.embedded import ThrowawayBroker, free_port, wait_for_port
+from hub.errors import HubError
 from hub.pseudonym import ensure_keys
+from ingest.bench.processes import Child
+from ingest.bench.promtext import scrape
 
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 20.0
-
-
-def mosquitto_config(port: int) -> str:
-    return (
-        "# Written by `cityhub bench console` for one run.\n"
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence false\n"
-        # 0 is "no maximum" (mosquitto.conf(5)): ingest acknowledges only after commit.
-        "max_queued_messages 0\n"
-        "max_inflight_messages 0\n"
-    )
 
 
 class Services:
@@ -42,13 +28,13 @@ class Services:
         self.database_url = database_url
         self.broker_port = 0
         self.http_port = 0
-        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._broker: ThrowawayBroker | None = None
+        self._children: list[Child] = []
 
-    def _start(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
-        with (self.directory / f"{name}.log").open("ab") as handle:
-            process = subprocess.Popen(args, env=None if env is None else dict(env),
-                                       stdout=handle, stderr=subprocess.STDOUT)
-        self._children.append((name, process))
+    def _start(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> Child:
+        child = Child(name, args, self.directory / f"{name}.log", env=env)
+        self._children.append(child)
+        return child
 
     def _failed(self, name: str, what: str) -> HubError:
         return HubError(f"The {name} {what}; see {self.directory / f'{name}.log'}.")
@@ -61,15 +47,9 @@ class Services:
         return env
 
     def start_broker(self) -> None:
-        binary = mosquitto_binary()
-        if binary is None:
-            raise ConfigError("`cityhub bench console` needs Mosquitto: run `apt-get install mosquitto`.")
-        self.broker_port = free_port()
-        config = self.directory / "mosquitto.conf"
-        config.write_text(mosquitto_config(self.broker_port), encoding="utf-8")
-        self._start("mosquitto", [binary, "-c", str(config)])
-        if not wait_for_port(self.broker_port, START_TIMEOUT_S):
-            raise self._failed("mosquitto", "did not listen")
+        self._broker = ThrowawayBroker(self.directory)
+        self._broker.start()
+        self.broker_port = self._broker.port
 
     def start_ingest(self) -> None:
         """The real ingest service, as operators run it, with its default batching."""
@@ -80,10 +60,10 @@ class Services:
                         pseudonym_key_file=str(key_file), state_dir=str(self.directory),
                         ingest_metrics_port=str(metrics),
                         ingest_client_id=f"cityhub-bench-{secrets.token_hex(4)}")
-        self._start("ingest", [sys.executable, "-m", "hub", "ingest"], env)
+        ingest = self._start("ingest", [sys.executable, "-m", "hub", "ingest"], env)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _ingest_ready(metrics):
-            if self._children[-1][1].poll() is not None:
+            if not ingest.alive():
                 raise self._failed("ingest", "exited")
             if time.monotonic() > deadline:
                 raise self._failed("ingest", "was not subscribed in time")
@@ -99,15 +79,12 @@ class Services:
             raise self._failed("console", "did not start")
 
     def stop(self) -> None:
-        for _name, process in reversed(self._children):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(STOP_TIMEOUT_S)
+        for child in reversed(self._children):
+            child.stop()
         self._children.clear()
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
 
     def __enter__(self) -> Services:
         return self
@@ -119,8 +96,6 @@ class Services:
 
 def _ingest_ready(port: int) -> bool:
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    except httpx.HTTPError:
+        return scrape(f"http://127.0.0.1:{port}/metrics").ready
+    except OSError:
         return False
-    return any(line.startswith("cityhub_ingest_ready ") and float(line.split()[1]) == 1.0
-               for line in text.splitlines())

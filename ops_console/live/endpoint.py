@@ -16,12 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import jwt
 from fastapi import APIRouter, FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from hub.settings import Settings
-from ops_console.auth import Principal, decode_access_token
+from ops_console.auth import Principal, read_access_token
 from ops_console.live import handshake, messages, protocol
 from ops_console.live.fanout import CLOSE_TOKEN_EXPIRED, Client, FanOut
 from ops_console.live.service import LiveService
@@ -29,8 +28,6 @@ from ops_console.live.service import LiveService
 log = logging.getLogger(__name__)
 
 router = APIRouter()
-# Roles the route admits; the route-role test reads it like require_roles' guards.
-router_roles = frozenset(handshake.LIVE_ROLES)
 
 SEND_BATCH = 200
 
@@ -44,7 +41,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     async def lifespan(instance: Any) -> AsyncIterator[Any]:
         async with inner(instance) as state:
             limit = settings.console_ws_queue_limit
-            service = LiveService(settings.require_database(), FanOut(limit), backlog_limit=limit // 2)
+            # The app's lifespan (entered above) has opened the pool; it closes it after this block.
+            service = LiveService(settings.require_database(), app.state.pool, FanOut(limit),
+                                  backlog_limit=limit // 2)
             async with service.running():
                 app.state.live = service
                 yield state
@@ -56,18 +55,18 @@ async def _deny(websocket: WebSocket, status: int, reason: str) -> None:
     await websocket.send_denial_response(JSONResponse({"detail": reason}, status_code=status))
 
 
-def _authorise(websocket: WebSocket, settings: Settings) -> tuple[Principal, float | None, str | None]:
+def _authorise(websocket: WebSocket, settings: Settings) -> tuple[Principal, float, str | None]:
     creds = handshake.credentials(websocket.headers, websocket.query_params,
                                   websocket.scope.get("subprotocols", ()))
     if creds.token is None:
         raise HTTPException(401, 'The live view needs an access token: offer the subprotocols '
                                  '["cityhub.v1", "bearer.<token>"] or send Authorization: Bearer.')
-    principal = decode_access_token(settings, creds.token)
+    token = read_access_token(settings, creds.token)
+    principal = token.principal
     if principal.role not in handshake.LIVE_ROLES:
         raise HTTPException(403, f"Role {principal.role!r} may not use the live view; allowed: "
                                  f"{', '.join(handshake.LIVE_ROLES)}.")
-    exp = jwt.decode(creds.token, options={"verify_signature": False}).get("exp")
-    return principal, (float(exp) if isinstance(exp, int | float) else None), creds.subprotocol
+    return principal, token.expires_at, creds.subprotocol
 
 
 @router.websocket("/ws")
@@ -108,9 +107,9 @@ async def live_socket(websocket: WebSocket) -> None:
                 await websocket.close(client.close_code, client.close_reason[:120])
 
 
-async def _send(websocket: WebSocket, client: Client, expires: float | None) -> None:
+async def _send(websocket: WebSocket, client: Client, expires: float) -> None:
     while True:
-        remaining = None if expires is None else max(0.0, expires - time.time())
+        remaining = max(0.0, expires - time.time())
         try:
             async with asyncio.timeout(remaining):
                 await client.wake.wait()

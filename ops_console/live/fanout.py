@@ -92,10 +92,6 @@ class FanOut:
                 n += 1
         return n
 
-    def publish_all(self, messages: Iterable[Message]) -> None:
-        for message in messages:
-            self.publish(message)
-
     def wanted_routes(self) -> set[str]:
         """Every channel some client is subscribed to (to skip work nobody wants)."""
         out: set[str] = set()

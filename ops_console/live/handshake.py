@@ -15,9 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from hub.users import OPERATIONS_ROLES
+
 SUBPROTOCOL = "cityhub.v1"
 TOKEN_PREFIX = "bearer."
-LIVE_ROLES = ("operator", "supervisor", "admin")
+LIVE_ROLES = OPERATIONS_ROLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
+from ops_console.db import Pool
 from ops_console.live import messages, sources
 from ops_console.live.fanout import CLOSE_SHUTDOWN, FanOut
 from ops_console.live.messages import Message
@@ -54,13 +54,16 @@ class _Range:
 
 
 class LiveService:
-    def __init__(self, database_url: str, fanout: FanOut, *, backlog_limit: int) -> None:
+    """Runs inside the app's lifespan, on the app's pool (opened and closed by the app).
+
+    The LISTEN connection is its own, outside the pool: it stays open for good.
+    """
+
+    def __init__(self, database_url: str, pool: Pool, fanout: FanOut, *, backlog_limit: int) -> None:
         self.database_url = database_url
         self.fanout = fanout
         self.backlog_limit = backlog_limit
-        self.pool = AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False,
-                                        kwargs={"autocommit": True, "application_name": "cityhub-live"})
-        self.ready = asyncio.Event()
+        self.pool = pool
         self.last_seq = 0
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._zones: dict[str, str | None] = {}
@@ -71,7 +74,6 @@ class LiveService:
     # -- lifecycle -------------------------------------------------------------
     @asynccontextmanager
     async def running(self) -> AsyncIterator[LiveService]:
-        await self.pool.open(wait=False)
         tasks = [asyncio.create_task(c, name=n) for n, c in (
             ("live-listen", self._listen_forever()), ("live-readings", self._readings_worker()),
             ("live-events", self._events_worker()), ("live-kpis", self._kpi_worker()))]
@@ -84,7 +86,6 @@ class LiveService:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self.pool.close()
 
     async def backlog(self, since_seq: int) -> list[Message]:
         async with self.pool.connection() as conn:
@@ -101,7 +102,6 @@ class LiveService:
             try:
                 await self._listen()
             except (psycopg.OperationalError, OSError) as exc:
-                self.ready.clear()
                 log.warning("live: lost the LISTEN connection (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -119,7 +119,6 @@ class LiveService:
                 self._publish_alerts(await sources.alert_backlog(conn, self.last_seq, 100_000))
             else:
                 self.last_seq = await sources.latest_seq(conn)
-            self.ready.set()
             log.info("live: listening on %s", ", ".join(CHANNELS))
             async for notify in conn.notifies():
                 self._on_notify(notify.channel, notify.payload)
@@ -242,16 +241,6 @@ class LiveService:
             # At most one KPI query a second, however many changes arrive.
             await asyncio.sleep(KPI_INTERVAL_S)
 
-    def kpis_wanted(self) -> None:
-        """A client just subscribed to KPIs: send it the current values soon."""
-        self._kick["kpis"].set()
-
     async def kpis_now(self) -> Message:
         async with self.pool.connection() as conn:
             return messages.kpis(await sources.kpi_values(conn))
-
-    async def zone_of(self, device_id: str) -> str | None:
-        if device_id not in self._zones:
-            async with self.pool.connection() as conn:
-                await self._learn_zones(conn, [device_id])
-        return self._zones.get(device_id)

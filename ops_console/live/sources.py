@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from hub.alert_reports import device_connections
+from hub.alert_reports import device_connections, live_alert_counts
 from ops_console.live import messages
 from ops_console.live.messages import Message
 
@@ -35,10 +35,6 @@ _EVENTS = sql.SQL(
     "SELECT device_id, ts, type, severity, confidence FROM {} "
     "WHERE ts BETWEEN %s AND %s AND (%s::text[] IS NULL OR device_id = ANY(%s)) ORDER BY ts LIMIT 500"
 ).format(sql.Identifier("hub", "events"))
-_KPI_ALERTS = sql.SQL(
-    "SELECT severity, state, count(*) FROM {} WHERE state IN ('open', 'acknowledged', 'assigned') "
-    "GROUP BY severity, state"
-).format(sql.Identifier("hub", "alerts"))
 
 
 async def alert_backlog(conn: AConn, since_seq: int, limit: int) -> list[Message]:
@@ -92,16 +88,10 @@ async def recent_events(
 
 async def kpi_values(conn: AConn) -> dict[str, Any]:
     """Counts for the board's tiles: open alerts by severity, unacknowledged, devices."""
-    by_severity = {"critical": 0, "warning": 0, "info": 0}
-    unacknowledged = 0
-    cur = await conn.execute(_KPI_ALERTS)
-    for severity, state, n in await cur.fetchall():
-        by_severity[str(severity)] = by_severity.get(str(severity), 0) + int(n)
-        if state == "open":
-            unacknowledged += int(n)
-    # The same rule as /api/v1/kpis and the device list: silence overrules the stored flag.
+    # The same counts as /api/v1/kpis; for devices, the rule of the device list too.
+    alerts = await live_alert_counts(conn)
     devices = await device_connections(conn)
     total = sum(devices.values())
     online, offline = devices["online"], total - devices["online"]
-    return {"open_alerts": by_severity, "unacknowledged": unacknowledged,
+    return {"open_alerts": dict(alerts.by_severity), "unacknowledged": alerts.unacknowledged,
             "devices_online": online, "devices_offline": offline, "devices_total": total}

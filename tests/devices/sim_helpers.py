@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from devices.sim.clock import KST
-from devices.sim.fleet import KindSpec, SimDevice, build_fleet
+from devices.sim.fleet import SimDevice, build_fleet
 from devices.sim.scenarios import scenario
 from devices.sim.simulator import Outgoing, Simulator
-from hub.catalogue import load_catalogue
+from hub.catalogue import Kind, load_catalogue
 
 # A Monday in spring, 00:00 in Seoul.
 START = datetime(2025, 3, 17, tzinfo=KST).timestamp()
 
 
-def kinds() -> dict[str, KindSpec]:
-    catalogue = load_catalogue()
-    return {name: KindSpec(k.interval_s, {m.name: (m.min, m.max) for m in k.metrics.values()})
-            for name, k in catalogue.kinds.items()}
+def kinds() -> Mapping[str, Kind]:
+    return load_catalogue().kinds
 
 
 def make(names: list[str], counts: dict[str, int], seed: int = 7,

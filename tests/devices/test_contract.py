@@ -103,6 +103,28 @@ CASES: list[tuple[str, object, bool]] = [
     ("cityhub/v1/gateway/gw-1/telemetry", {"aq-behind": []}, False),
     ("cityhub/v1/gateway/gw-1/telemetry", {"aq-behind": [{"ts": MS, "pm10": 5000}]}, False),
     ("cityhub/v1/gateway/gw-1/telemetry", {"aq-behind": [{"ts": MS, "pm10": 1, "power_kw": 1}]}, False),
+    # FIWARE unit codes: each attribute takes its own (hub/fiware_units.py)
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "temperature": {"type": "Property", "value": 7.5, "unitCode": "CEL"}},
+     True),
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "relativeHumidity": {"type": "Property", "value": 62, "unitCode": "P1"}},
+     True),
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "no2": {"type": "Property", "value": 0.05, "unitCode": "GP"}}, True),
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "pm25": {"type": "Number", "value": 12,
+                                            "metadata": {"unitCode": {"type": "Text", "value": "GQ"}}}},
+     True),
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "pm10": {"type": "Number", "value": 12,
+                                            "metadata": {"unitCode": {"type": "Text", "value": "XYZ"}}}},
+     False),
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "pm10": {"type": "Property", "value": 4, "unitCode": "59"}}, False),
+    ("cityhub/v1/aq-1/telemetry", {"type": "AirQualityObserved", "dateObserved": ISO,
+                                   "temperature": {"type": "Property", "value": 7, "unitCode": "GQ"}},
+     False),
 ]
 
 FIWARE_KEY_VALUES = {

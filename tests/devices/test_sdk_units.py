@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 import devices.sdk
-from devices.sdk import Event, HubRejected, InvalidPayload, Reading
+from devices.sdk import Event, HubClient, HubRejected, InvalidPayload, NotConnected, Reading
 from devices.sdk.payloads import (
     chunks,
     encode,
     encode_ts,
     event_json,
+    events_json,
     gateway_json,
     gateway_topic,
     parse_rejection,
@@ -72,6 +73,26 @@ def test_events_carry_type_confidence_and_attributes() -> None:
                                  "licence_plate": "12가3456"}
     with pytest.raises(InvalidPayload):
         event_json(Event(5, "fire", 1.5))
+
+
+def test_an_empty_event_batch_is_refused_before_sending() -> None:
+    with pytest.raises(InvalidPayload, match="no events"):
+        events_json([])
+    assert events_json([Event(5, "fire")]) == [{"ts": 5, "type": "fire"}]
+
+
+def test_publishing_before_connect_raises_not_connected() -> None:
+    # No broker listens here: the client must refuse at once, not wait for a PUBACK.
+    hub = HubClient("aq-1", "token", "127.0.0.1", 9, ack_timeout=30)
+    with pytest.raises(NotConnected, match="connect"):
+        hub.send_reading({"pm10": 1}, ts=5)
+    with pytest.raises(NotConnected):
+        hub.send_event(Event(5, "fire"))
+    with pytest.raises(InvalidPayload):
+        hub.send_events([])
+    hub.close()
+    with pytest.raises(NotConnected, match="closed"):
+        hub.send_reading({"pm10": 1}, ts=5)
 
 
 def test_gateway_payload_maps_device_ids_to_readings() -> None:

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 
 from devices.sim.air_quality import Station, expected
 from devices.sim.clock import local_hour
-from devices.sim.fleet import SimDevice
+from devices.sim.fleet import SimDevice, build_fleet
+from devices.sim.scenarios import scenario
+from devices.sim.simulator import Simulator
 from devices.sim.zones import SEOUL
+from hub.catalogue import load_catalogue, parse_catalogue
 from tests.devices.sim_helpers import START, make, run
 
 
@@ -74,3 +77,23 @@ def test_ground_truth_times_are_iso_8601() -> None:
         sim.truth[0].start, UTC)
     assert record["label"] == "asian_dust"
     assert record["run"] == "run-1"
+
+
+def test_readings_stay_inside_the_catalogues_ranges() -> None:
+    spec = json.loads(json.dumps(load_catalogue().specs))
+    spec["air_quality"]["metrics"]["pm10"]["max"] = 30
+    spec["air_quality"]["metrics"]["temperature"]["min"] = 5
+    kinds = parse_catalogue(spec).kinds
+    fleet = build_fleet({"air_quality": 3}, 7)
+    sim = Simulator(fleet, kinds, scenario([]), 7, START)
+    pm10, temperature = [], []
+    for step in range(48):
+        for device in fleet:
+            for message in sim.report(device.id, START + 1800 * step):
+                reading = json.loads(message.payload)
+                pm10.append(reading["pm10"])
+                temperature.append(reading["temperature"])
+    assert max(pm10) == 30
+    assert min(pm10) < 30
+    assert min(temperature) == 5
+    assert max(temperature) > 5

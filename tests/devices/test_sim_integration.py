@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -13,9 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from devices.sim.fleet import build_fleet
+from devices.sim.fleet import SimDevice, build_fleet
 from devices.sim.groundtruth import read_truth
+from devices.sim.register import register_missing
 from devices.sim.zones import zones_named
+from hub.catalogue import Catalogue
 from tests.fix_ingest import IngestProcess
 from tests.fix_mqtt import Broker
 from tests.helpers import Conn, count
@@ -90,3 +93,16 @@ def test_simulate_stores_data_dead_letters_faults_and_devices_go_offline_and_bac
         [device_id] = record["device_ids"]
         mine = [online for d, online in statuses if d == device_id]
         assert True in mine[mine.index(False) + 1:], (device_id, mine)
+
+
+def test_register_adds_only_the_devices_the_hub_lacks(db: Conn, database_url: str,
+                                                      catalogue: Catalogue) -> None:
+    tag = secrets.token_hex(3)
+    fleet = [SimDevice(f"aq-reg{tag}-{n}", "air_quality", "jung-gu", 37.56, 126.97 + n / 1000)
+             for n in range(3)]
+    assert register_missing(database_url, catalogue, fleet[:1]) == 1
+    progress: list[int] = []
+    assert register_missing(database_url, catalogue, fleet, progress.append) == 2
+    assert progress == [1, 2]
+    assert register_missing(database_url, catalogue, fleet) == 0
+    assert count(db, "SELECT count(*)::int FROM hub.devices WHERE id LIKE %s", f"aq-reg{tag}-%") == 3

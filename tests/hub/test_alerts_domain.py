@@ -241,5 +241,5 @@ def test_payload_refuses_an_unknown_status_code() -> None:
 
 
 def test_idempotency_key_is_stable_per_change_and_agency() -> None:
-    assert idempotency_key(7, 100, "fire-119") == idempotency_key(7, 100, "fire-119")
+    assert idempotency_key(7, 100, "fire-119") == "cityhub-7-100-fire-119"
     assert idempotency_key(7, 100, "fire-119") != idempotency_key(7, 101, "fire-119")

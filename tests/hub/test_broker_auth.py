@@ -46,7 +46,7 @@ def cli_env(database_url: str) -> dict[str, str]:
 
 def broker_config(env: dict[str, str], broker: SecureBroker) -> None:
     """What an administrator runs after a change: rewrite the files, SIGHUP the broker."""
-    args = ["broker", "config", "--dir", str(broker.directory), "--reload-pid", str(broker.process.pid)]
+    args = ["broker", "config", "--dir", str(broker.directory), "--reload-pid", str(broker.pid)]
     if os.geteuid() == 0:
         args += ["--owner", "mosquitto"]
     result = CliRunner().invoke(app, args, env=env)

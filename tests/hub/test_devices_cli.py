@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import secrets
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from hub.cli.main import _plugins, app
 from hub.credentials import verify_broker_hash, verify_token
 from hub.errors import HubError
-from hub.mqtt_access import INGEST_ACCOUNT, MqttIdentity, authenticate
+from hub.mqtt_access import INGEST_ACCOUNT, MqttIdentity, authenticate_async
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
 
 Cli = tuple[CliRunner, dict[str, str]]
+Login = Callable[[str, str], MqttIdentity | None]
 
 
 @pytest.fixture
 def cli(database_url: str) -> Cli:
     _plugins()
     return CliRunner(), {"CITYHUB_DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def login(database_url: str) -> Login:
+    """A broker login checked as the console checks it (POST /api/v1/mqtt/auth)."""
+    def check(username: str, password: str) -> MqttIdentity | None:
+        async def attempt() -> MqttIdentity | None:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                return await authenticate_async(conn, username, password)
+        return asyncio.run(attempt())
+    return check
 
 
 def json_lines(output: str) -> list[dict[str, object]]:
@@ -57,7 +72,7 @@ def registered(db: Conn, device_ids: list[str]) -> set[str]:
 
 
 def test_import_registers_rows_and_writes_tokens_once_to_a_private_file(
-    cli: Cli, db: Conn, tmp_path: Path
+    cli: Cli, db: Conn, login: Login, tmp_path: Path
 ) -> None:
     gw, aq, meter = ids("imp", 3)
     source = write_csv(tmp_path / "devices.csv", [
@@ -75,10 +90,10 @@ def test_import_registers_rows_and_writes_tokens_once_to_a_private_file(
         given = {row["id"]: row["token"] for row in csv.DictReader(handle)}
     assert set(given) == {gw, aq, meter}
     for device_id, token in given.items():
-        identity = authenticate(db, device_id, token)
+        identity = login(device_id, token)
         assert identity is not None
         assert identity.username == device_id
-    assert authenticate(db, gw, given[gw]) == MqttIdentity(gw, "device", "gateway")
+    assert login(gw, given[gw]) == MqttIdentity(gw, "device", "gateway")
     row = db.execute("SELECT gateway_id, lat FROM hub.devices WHERE id = %s", (meter,)).fetchone()
     assert row == (gw, None)
 
@@ -149,7 +164,7 @@ def test_an_import_refuses_a_gateway_that_is_not_one(cli: Cli, db: Conn, tmp_pat
     assert "is a air_quality device, not a gateway" in output
 
 
-def test_rotate_replaces_the_token_and_revoke_shuts_the_device_out(cli: Cli, db: Conn) -> None:
+def test_rotate_replaces_the_token_and_revoke_shuts_the_device_out(cli: Cli, db: Conn, login: Login) -> None:
     (device_id,) = ids("rot", 1)
     code, output = run(cli, "device", "add", "--kind", "air_quality", "--id", device_id, "--json")
     assert code == 0, output
@@ -159,15 +174,15 @@ def test_rotate_replaces_the_token_and_revoke_shuts_the_device_out(cli: Cli, db:
     assert code == 0, output
     new = str(json_lines(output)[0]["token"])
     assert new != old
-    assert authenticate(db, device_id, old) is None
-    assert authenticate(db, device_id, new) is not None
+    assert login(device_id, old) is None
+    assert login(device_id, new) is not None
     row = db.execute("SELECT broker_hash FROM hub.devices WHERE id = %s", (device_id,)).fetchone()
     assert row is not None
     assert verify_broker_hash(str(row[0]), new)
 
     code, output = run(cli, "device", "revoke", device_id)
     assert code == 0, output
-    assert authenticate(db, device_id, new) is None
+    assert login(device_id, new) is None
     row = db.execute("SELECT status, broker_hash FROM hub.devices WHERE id = %s", (device_id,)).fetchone()
     assert row == ("revoked", None)
     again = run(cli, "device", "revoke", device_id)
@@ -233,11 +248,11 @@ def test_list_shows_online_offline_and_silent_devices(cli: Cli, db: Conn) -> Non
     assert not listed & {said_offline, silent, new}
 
 
-def test_broker_account_and_config_write_the_files(cli: Cli, db: Conn, tmp_path: Path) -> None:
+def test_broker_account_and_config_write_the_files(cli: Cli, login: Login, tmp_path: Path) -> None:
     code, output = run(cli, "broker", "account", INGEST_ACCOUNT, "--json")
     assert code == 0, output
     password = str(json_lines(output)[0]["password"])
-    identity = authenticate(db, INGEST_ACCOUNT, password)
+    identity = login(INGEST_ACCOUNT, password)
     assert identity == MqttIdentity(INGEST_ACCOUNT, "ingest", None)
     refused = run(cli, "broker", "account", "aq-1")
     assert refused[0] == 1

@@ -34,3 +34,22 @@ def test_a_heading_that_only_starts_alike_is_not_replaced() -> None:
     result = replace_section(doc, "## Console\n\nx\n", "## Console")
     assert "## Console latency\n\nkeep\n" in result
     assert result.endswith("## Console\n\nx\n")
+
+
+def test_a_heading_inside_a_code_fence_is_text() -> None:
+    doc = ("# Benchmarks\n\n## Console\n\nold\n\n```markdown\n## Storage\n```\n\n"
+           "~~~\n## Console\n~~~\n\n## Storage\n\nkeep\n")
+    result = replace_section(doc, "## Console\n\nnew\n", "## Console")
+    assert result == "# Benchmarks\n\n## Console\n\nnew\n\n## Storage\n\nkeep\n"
+
+
+def test_a_fenced_example_stays_in_its_section() -> None:
+    doc = "# Benchmarks\n\n## Ingest\n\n```\n## Console\n```\n\n## Console\n\nold\n"
+    result = replace_section(doc, "## Console\n\nnew\n", "## Console")
+    assert result == "# Benchmarks\n\n## Ingest\n\n```\n## Console\n```\n\n## Console\n\nnew\n"
+
+
+def test_subsections_belong_to_their_section() -> None:
+    doc = "# Benchmarks\n\n## Ingest\n\n### one\n\nx\n\n## Console\n\nold\n"
+    result = replace_section(doc, "## Ingest\n\nintro\n", "## Ingest")
+    assert result == "# Benchmarks\n\n## Ingest\n\nintro\n\n## Console\n\nold\n"

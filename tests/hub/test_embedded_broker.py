@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.catalogue import Catalogue
-from hub.cli.common import RUNNING_FILE
+from hub.cli.common import write_running
 from hub.cli.main import _plugins, app
 from hub.embedded import EmbeddedBroker
 from hub.mqtt_access import INGEST_ACCOUNT, SIM_ACCOUNT
@@ -53,9 +53,7 @@ def up(database_url: str, catalogue: Catalogue) -> Iterator[Up]:
     try:
         url = embedded.start(database_url)
         assert url == f"mqtt://127.0.0.1:{embedded.port}"
-        running = {"database_url": database_url, "mqtt_url": url,
-                   "broker_dir": str(embedded.data_dir), "broker_pid_file": str(embedded.pid_file)}
-        (state / RUNNING_FILE).write_text(json.dumps(running), encoding="utf-8")
+        write_running(state, database_url=database_url, mqtt_url=url, broker=embedded)
         _plugins()
         # None unsets a variable: the commands must find the broker through running.json.
         env = {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(state),

@@ -27,6 +27,7 @@ def test_settings_come_from_the_given_environment_only() -> None:
     ({"CITYHUB_HTTP_PORT": "seventy"}, "CITYHUB_HTTP_PORT"),
     ({"CITYHUB_DATABASE_URL": "mysql://x"}, "CITYHUB_DATABASE_URL"),
     ({"CITYHUB_MQTT_URL": "http://x"}, "CITYHUB_MQTT_URL"),
+    ({"CITYHUB_OPS_TIMEZONE": "Asia/Nowhere"}, "CITYHUB_OPS_TIMEZONE"),
 ])
 def test_bad_settings_stop_with_the_variable_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
