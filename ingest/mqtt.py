@@ -1,7 +1,9 @@
 """The paho-mqtt edge of ingest.
 
 paho's network thread only wraps each message in an ``Incoming`` and puts it in the
-inbox. Acknowledgements are manual: the batch writer calls ``ack`` after commit.
+inbox. Acknowledgements are manual: the batch writer calls ``ack_many`` after commit.
+The client is ``BufferedClient`` (ingest/mqtt_client.py): paho with cheaper reads,
+PUBLISH decoding and PUBACKs.
 The session is persistent (MQTT 5 clean start off, long session expiry), so what
 was delivered but not acknowledged when we crash is sent again on reconnect
 [MQTT-4.4.0-1].
@@ -15,7 +17,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -25,6 +27,7 @@ from hub.settings import MqttTarget
 from ingest.errors import BrokerError
 from ingest.inbox import Inbox
 from ingest.messages import Incoming
+from ingest.mqtt_client import BufferedClient
 from ingest.topics import subscriptions
 
 log = logging.getLogger(__name__)
@@ -52,10 +55,10 @@ class MqttConsumer:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.disconnects = 0
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
+        client = BufferedClient(
             client_id=client_id,
             protocol=protocol,
+            on_qos1=self._on_qos1,
             manual_ack=True,
             clean_session=False if protocol != MQTTProtocolVersion.MQTTv5 else None,
         )
@@ -106,7 +109,12 @@ class MqttConsumer:
         self.disconnects += 1
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
+    def _on_qos1(self, topic: str, payload: bytes, mid: int, arrived: float) -> None:
+        self._inbox.put(Incoming(topic, payload, mid, self.generation, arrived))
+
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        # What BufferedClient leaves to paho: MQTT 5 packets with properties, and any
+        # QoS 0 message (acknowledging it is a no-op).
         self._inbox.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, self.generation, time.time()))
 
     # -- the writer's thread ----------------------------------------------------
@@ -134,8 +142,8 @@ class MqttConsumer:
                 f"within {timeout:.0f} s (check CITYHUB_MQTT_URL and the credentials)."
             )
 
-    def ack(self, mid: int) -> None:
-        self._client.ack(mid, 1)
+    def ack_many(self, mids: list[int]) -> None:
+        self._client.ack_many(mids)
 
     def publish(self, topic: str, payload: bytes) -> None:
         info = self._client.publish(topic, payload, qos=1)

@@ -40,7 +40,7 @@ class Broker(Protocol):
     @property
     def generation(self) -> int: ...
 
-    def ack(self, mid: int) -> None: ...
+    def ack_many(self, mids: list[int]) -> None: ...
     def publish(self, topic: str, payload: bytes) -> None: ...
 
 
@@ -196,15 +196,12 @@ class IngestLoop:
 
     def _acknowledge(self, batch: list[Incoming]) -> None:
         generation = self._broker.generation
-        stale = 0
-        ack = self._broker.ack
-        for message in batch:
-            if message.generation == generation:
-                ack(message.mid)
-            else:
-                # Delivered on an earlier connection: its packet id means nothing on
-                # this one. The broker redelivers it and the write is idempotent.
-                stale += 1
+        # A message delivered on an earlier connection is not acknowledged: its packet
+        # id means nothing on this one. The broker redelivers it; the write is idempotent.
+        # QoS 0 messages (packet id 0) take no acknowledgement [MQTT-2.2.1-2].
+        current = [m.mid for m in batch if m.generation == generation]
+        self._broker.ack_many([mid for mid in current if mid])
+        stale = len(batch) - len(current)
         if stale:
             log.info("%d committed messages came from an earlier connection; not acked", stale)
 
