@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     ingest_shared_group: str = "cityhub-ingest"
     ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
     ingest_batch_ms: int = Field(default=50, ge=1, le=60_000)
+    # Database connections committing batches side by side (ingest/writer.py).
+    ingest_writers: int = Field(default=2, ge=1, le=8)
     ingest_receive_maximum: int = Field(default=10_000, ge=10, le=65_535)
     ingest_metrics_port: int = Field(default=9108, ge=0, le=65535)
     ingest_metrics_host: str = "127.0.0.1"

@@ -3,6 +3,8 @@
     IngestError
      ├── BrokerError     the broker refused us or cannot be reached at start
      └── StoreError      a batch could not be written for a reason other than an outage
+          └── WriteConflict  another writer's open transaction collided with it
+                             (a deadlock or serialisation failure); retried as it is
 
 Database outages surface as ``hub.errors.DatabaseUnavailable``: the service waits
 and retries, never acknowledging what is not committed. A bad *message* is not an
@@ -21,4 +23,8 @@ class BrokerError(IngestError):
 
 
 class StoreError(IngestError):
+    pass
+
+
+class WriteConflict(StoreError):
     pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -16,23 +17,38 @@ from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttConsumer
 from ingest.pipeline import Planner
-from ingest.service import Backoff, IngestLoop
+from ingest.retry import Backoff
+from ingest.service import IngestLoop
 from ingest.store import Store
 from ingest.validate import Validator
 
 log = logging.getLogger(__name__)
 
 
-def _wait_for_database(store: Store, stop: threading.Event) -> bool:
+def _wait_for_database(stores: tuple[Store, ...], stop: threading.Event) -> bool:
+    """Wait until every store has its connection."""
     delay = Backoff().delays()
     while not stop.is_set():
         try:
-            store.retention()
+            for store in stores:
+                store.retention()
             return True
         except DatabaseUnavailable as exc:
             log.warning("%s; waiting for the database", exc)
             stop.wait(delay())
     return False
+
+
+# Ingest allocates a few container objects per reading (the decoded JSON) while whole
+# batches are alive, so CPython's default thresholds (700, 10, 10) run collections that
+# mostly traverse live batch data: about a third of the planner's time for gateway
+# batches (docs/benchmarks.md). Ingest builds no reference cycles on its hot path.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _tune_gc() -> None:
+    gc.freeze()  # what start-up loaded (modules, catalogue) is never collected
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
@@ -58,23 +74,28 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
         receive_maximum=receive_maximum,
         protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
     )
-    store = Store(url)
+    writers = [Store(url) for _ in range(settings.ingest_writers)]
+    lookups = Store(url)
     planner = Planner(Validator(catalogue, keys), catalogue.personal_fields, keys)
     metrics = IngestMetrics(backlog=lambda: float(len(inbox)))
-    port = metrics.serve(settings.ingest_metrics_host, settings.ingest_metrics_port)
-    log.info("ingest metrics on http://%s:%d/metrics", settings.ingest_metrics_host, port)
-    if not _wait_for_database(store, stop):
-        return
-    consumer.start()
-    metrics.ready.set(1)
     loop = IngestLoop(
-        inbox=inbox, broker=consumer, store=store, planner=planner, metrics=metrics,
+        inbox=inbox, broker=consumer, stores=writers, lookups=lookups, planner=planner,
+        metrics=metrics,
         batch_size=settings.ingest_batch_size, batch_linger=settings.ingest_batch_ms / 1000,
         stop=stop,
     )
+    metrics.backlog.set_function(lambda: float(len(inbox) + loop.held()))
+    port = metrics.serve(settings.ingest_metrics_host, settings.ingest_metrics_port)
+    log.info("ingest metrics on http://%s:%d/metrics", settings.ingest_metrics_host, port)
     try:
+        if not _wait_for_database((*writers, lookups), stop):
+            return
+        _tune_gc()
+        consumer.start()
+        metrics.ready.set(1)
         loop.run()
     finally:
         consumer.stop()
-        store.close()
+        for store in (*writers, lookups):
+            store.close()
         log.info("ingest stopped")

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from hub.db import connect, table
 from hub.errors import DatabaseUnavailable
-from ingest.errors import StoreError
+from ingest.errors import StoreError, WriteConflict
 from ingest.messages import DeadLetterRow
 from ingest.notify import notifications
 from ingest.pipeline import BatchPlan
@@ -103,6 +103,11 @@ class Store:
                 seen = self._write(conn, plan)
                 if also is not None:
                     also(conn)
+        except psycopg.errors.TransactionRollback as exc:
+            # Two writers' batches held the same redelivered readings: one of them
+            # lost a deadlock. Its transaction is rolled back; the connection is fine.
+            raise WriteConflict(f"the batch collided with another writer's: {str(exc).strip()[:200]}"
+                                ) from exc
         except psycopg.OperationalError as exc:
             raise self._outage(exc) from exc
         except psycopg.Error as exc:

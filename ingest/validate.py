@@ -20,6 +20,9 @@ from ingest import fiware
 from ingest.messages import Rejection, TelemetryRow
 
 MAX_READINGS_PER_MESSAGE = 10_000
+# Parsed device times, by their raw value: a gateway's readings, and a device's
+# batches, share a few times. Cleared when full; it only saves work.
+_TS_MEMO_SIZE = 4096
 FUTURE_TOLERANCE = timedelta(minutes=5)
 _RESERVED = frozenset({"ts", "values"})
 _EVENT_RESERVED = frozenset({"ts", "type", "confidence"})
@@ -68,14 +71,24 @@ class Validator:
         self._catalogue = catalogue
         self._keys = keys
         self._rules = {name: _rules(kind) for name, kind in catalogue.kinds.items()}
+        self._ts_memo: dict[int | str, datetime] = {}
 
     def _ts(self, reading: Mapping[str, Any], window: TimeWindow) -> datetime | Rejection:
         if "ts" not in reading:
             return Rejection("bad_timestamp", "a reading has no 'ts'")
-        try:
-            ts = parse_ts(reading["ts"])
-        except BadTimestamp as exc:
-            return Rejection("bad_timestamp", str(exc))
+        raw = reading["ts"]
+        # Only ints and strings are memoised: as dict keys 1, 1.0 and True are one key.
+        memo = raw.__class__ is int or raw.__class__ is str
+        ts = self._ts_memo.get(raw) if memo else None
+        if ts is None:
+            try:
+                ts = parse_ts(raw)
+            except BadTimestamp as exc:
+                return Rejection("bad_timestamp", str(exc))
+            if memo:
+                if len(self._ts_memo) >= _TS_MEMO_SIZE:
+                    self._ts_memo.clear()
+                self._ts_memo[raw] = ts
         if ts > window.latest:
             return Rejection("future_timestamp", "ts is more than 5 minutes in the future")
         if ts < window.earliest:

@@ -63,15 +63,16 @@ def count_readings(url: str, target: sql.Composable, fleet: Fleet, *, distinct: 
     return RowCount(cast(int, row[0]), cast(int, row[1]))
 
 
-def backend_pid(url: str, application_name: str) -> int | None:
-    """The server process serving *application_name* in this database, if there is one."""
+def backend_pids(url: str, application_name: str) -> tuple[int, ...]:
+    """The server processes serving *application_name* in this database (ingest has two
+    connections: the writer's and the planner's device lookups)."""
     with connection(url, application_name="cityhub-bench") as conn:
-        row = conn.execute(
+        rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name = %s ORDER BY backend_start LIMIT 1",
+            "AND application_name = %s ORDER BY backend_start",
             (application_name,),
-        ).fetchone()
-    return None if row is None else cast(int, row[0])
+        ).fetchall()
+    return tuple(cast(int, r[0]) for r in rows)
 
 
 def server_version(url: str) -> str:

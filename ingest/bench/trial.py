@@ -6,7 +6,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from hub.cli.common import console
 from hub.embedded import ThrowawayBroker
 from ingest.bench.config import BenchConfig
 from ingest.bench.consumers import Consumer, Snapshot
-from ingest.bench.database import RowCount, backend_pid, count_readings
+from ingest.bench.database import RowCount, backend_pids, count_readings
 from ingest.bench.errors import BenchError
 from ingest.bench.fleet import Fleet
 from ingest.bench.histogram import Histogram
@@ -114,8 +114,13 @@ def _progress() -> Progress:
     )
 
 
-def _cpu(pids: Mapping[str, int | None]) -> dict[str, float | None]:
-    return {role: cpu_seconds(pid) for role, pid in pids.items()}
+def _cpu(pids: Mapping[str, Sequence[int | None]]) -> dict[str, float | None]:
+    """CPU seconds of each role's processes together; None if one cannot be read."""
+    out: dict[str, float | None] = {}
+    for role, group in pids.items():
+        seconds = [cpu_seconds(pid) for pid in group]
+        out[role] = None if not group or None in seconds else sum(s for s in seconds if s)
+    return out
 
 
 def _cpu_delta(before: Mapping[str, float | None], after: Mapping[str, float | None]
@@ -208,8 +213,8 @@ def run_trial(
     with ThrowawayBroker(directory / "broker") as broker, start_consumer(broker) as consumer:
         consumer.wait_ready(READY_TIMEOUT_S)
         base = consumer.snapshot()
-        pids = {"consumer": consumer.pid, "broker": broker.pid,
-                "database": backend_pid(database_url, consumer.application_name)}
+        pids = {"consumer": (consumer.pid,), "broker": (broker.pid,),
+                "database": backend_pids(database_url, consumer.application_name)}
         plan = LoadPlan("127.0.0.1", broker.port, f"cityhub-bench-loadgen-{consumer.name}",
                         config.rate, config.duration, config.window, config.readings_per_message,
                         fleet.devices, fleet.gateways)

@@ -184,3 +184,32 @@ def test_rejections_are_values_not_exceptions() -> None:
     result = validator.telemetry("aq-1", "air_quality", {"ts": MS, "pm10": 5000}, WINDOW)
     assert isinstance(result, Rejection)
     assert "0..2000" in result.reason
+
+
+def test_a_timestamp_is_judged_by_its_own_type_even_after_an_equal_one_was_seen() -> None:
+    validator = Validator(CATALOGUE, KEYS)
+
+    def outcome(ts: object) -> object:
+        result = validator.telemetry("aq-1", "air_quality", {"ts": ts, "pm10": 5}, WINDOW)
+        return result.code if isinstance(result, Rejection) else result[0][0][0]
+
+    iso = NOW.isoformat()
+    assert outcome(MS) == outcome(float(MS)) == outcome(MS) == NOW
+    assert outcome(iso) == outcome(iso) == NOW
+    # 1 ms after 1970 parses (and is too old); True equals 1 as a dict key but is no time.
+    assert outcome(1) == "too_old"
+    assert outcome(True) == "bad_timestamp"
+    assert outcome(1) == "too_old"
+
+
+def test_a_batchs_readings_come_out_grouped_by_device_in_arrival_order() -> None:
+    batch = [
+        decode(message("cityhub/v1/aq-1/telemetry", {"ts": MS + 1, "pm10": 1})),
+        decode(message("cityhub/v1/gateway/gw-1/telemetry",
+                       {"aq-behind": [{"ts": MS + 2, "pm10": 2}, {"ts": MS + 3, "pm10": 3}]})),
+        decode(message("cityhub/v1/aq-1/telemetry", {"ts": MS + 4, "pm10": 4})),
+    ]
+    plan = planner().plan(batch, DEVICES, WINDOW)
+    assert [(r[1], r[3]) for r in plan.readings] == [
+        ("aq-1", 1.0), ("aq-1", 4.0), ("aq-behind", 2.0), ("aq-behind", 3.0)]
+    assert plan.accepted == 3

@@ -1,0 +1,174 @@
+"""Ingest's writers: commit planned batches, then acknowledge them, in order.
+
+Several writers, each with its own database connection, take planned batches from
+one hand-off queue, so PostgreSQL works on more than one batch at a time (the COPY
+into the telemetry key's index is the costliest part of a gateway batch). Commits
+may finish in any order, but acknowledgements go out in the order the batches were
+planned, which is the order their PUBLISH packets arrived: a client MUST send
+PUBACKs in that order [MQTT-4.6.0-2]. A batch is never acknowledged before its own
+commit, and a writer waiting for its turn holds only committed rows, which a crash
+would have the broker redeliver and the unique key ignore.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Protocol
+
+from ingest.errors import StoreError
+from ingest.messages import DeadLetterRow, Incoming
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import BatchPlan, Decoded, Planner
+from ingest.retry import Retrier
+from ingest.validate import DeviceInfo, TimeWindow
+
+log = logging.getLogger(__name__)
+
+# How often a thread waiting on another checks whether it is asked to stop.
+POLL_S = 0.2
+
+
+class Broker(Protocol):
+    """What the writers need of the MQTT side (MqttConsumer, or a test double)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def ack_many(self, mids: list[int]) -> None: ...
+    def publish(self, topic: str, payload: bytes) -> None: ...
+
+
+class Writes(Protocol):
+    """What a writer needs of the database (ingest.store.Store, or a test double)."""
+
+    def write(self, plan: BatchPlan) -> None: ...
+    def write_dead_letters(self, rows: list[DeadLetterRow]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A batch on its way from the planner to a writer."""
+
+    seq: int  # planning order, from 0
+    batch: list[Incoming]
+    decoded: list[Decoded]
+    plan: BatchPlan
+    window: TimeWindow
+    devices: dict[str, DeviceInfo]  # the registry snapshot it was planned with
+    started: float  # time.monotonic() when the planner took the batch
+
+
+class AckTurns:
+    """Lets writers acknowledge in planning order, whatever order they commit in, and
+    counts the messages planned but not yet acknowledged (for the backlog metric)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._next = 0
+        self._cond = threading.Condition()
+        self.held = 0
+
+    def hold(self, messages: int) -> None:
+        with self._cond:
+            self.held += messages
+
+    def wait(self, seq: int) -> bool:
+        """Block until it is *seq*'s turn; False if asked to stop first."""
+        with self._cond:
+            while self._next != seq:
+                if self._stop.is_set():
+                    return False
+                self._cond.wait(POLL_S)
+            return True
+
+    def done(self, seq: int, messages: int) -> None:
+        with self._cond:
+            self._next = seq + 1
+            self.held -= messages
+            self._cond.notify_all()
+
+
+class Writer:
+    def __init__(self, *, handoff: queue.Queue[Planned], store: Writes, broker: Broker,
+                 planner: Planner, metrics: IngestMetrics, retrier: Retrier, turns: AckTurns,
+                 stop: threading.Event) -> None:
+        self._handoff = handoff
+        self._store = store
+        self._broker = broker
+        self._planner = planner
+        self._metrics = metrics
+        self._retrier = retrier
+        self._turns = turns
+        self._stop = stop
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                planned = self._handoff.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            self.commit(planned)
+
+    def commit(self, planned: Planned) -> None:
+        try:
+            committed = self._retrier.until_done(partial(self._store.write, planned.plan))
+        except StoreError as exc:
+            log.error("%s; storing the batch message by message", exc)
+            committed = self._split(planned)
+        # Stopping: nothing more is acknowledged, and the broker redelivers.
+        if not committed or not self._turns.wait(planned.seq):
+            return
+        try:
+            commit_time = time.time()
+            self._acknowledge(planned.batch)
+            for topic, payload in planned.plan.errors:
+                self._broker.publish(topic, payload)
+            self._count(planned.plan, commit_time, planned.started)
+        finally:
+            self._turns.done(planned.seq, len(planned.batch))
+
+    def _split(self, planned: Planned) -> bool:
+        for item in planned.decoded:
+            plan = self._planner.plan([item], planned.devices, planned.window)
+            try:
+                if not self._retrier.until_done(partial(self._store.write, plan)):
+                    return False
+            except StoreError as exc:
+                message = item.message
+                dead = DeadLetterRow(
+                    datetime.fromtimestamp(message.received_at, tz=UTC), message.topic,
+                    item.topic.device_id if item.topic else None, message.payload,
+                    "store_failed", str(exc)[:500],
+                )
+                if not self._retrier.until_done(partial(self._store.write_dead_letters, [dead])):
+                    return False
+                self._metrics.rejected.labels("store_failed").inc()
+        return True
+
+    def _acknowledge(self, batch: list[Incoming]) -> None:
+        generation = self._broker.generation
+        # A message delivered on an earlier connection is not acknowledged: its packet
+        # id means nothing on this one. The broker redelivers it; the write is idempotent.
+        # QoS 0 messages (packet id 0) take no acknowledgement [MQTT-2.2.1-2].
+        current = [m.mid for m in batch if m.generation == generation]
+        self._broker.ack_many([mid for mid in current if mid])
+        stale = len(batch) - len(current)
+        if stale:
+            log.info("%d committed messages came from an earlier connection; not acked", stale)
+
+    def _count(self, plan: BatchPlan, commit_time: float, started: float) -> None:
+        m = self._metrics
+        m.stored.inc(plan.accepted)
+        m.readings.inc(len(plan.readings))
+        for code, n in plan.rejected.items():
+            m.rejected.labels(code).inc(n)
+        observe = m.lag.observe
+        for reading_time in plan.reading_times:
+            observe(commit_time - reading_time)
+        m.batch_seconds.observe(time.monotonic() - started)
