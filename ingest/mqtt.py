@@ -51,7 +51,6 @@ class MqttConsumer:
         self._filters = subscriptions(shared_group)
         self._receive_maximum = receive_maximum
         self._protocol = protocol
-        self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.disconnects = 0
@@ -82,7 +81,6 @@ class MqttConsumer:
         if reason.is_failure:
             log.error("the broker refused the ingest connection: %s", reason)
             return
-        self.generation += 1
         options = SubscribeOptions(qos=1)
         if self._protocol == MQTTProtocolVersion.MQTTv5:
             client.subscribe([(f, options) for f in self._filters])
@@ -109,13 +107,20 @@ class MqttConsumer:
         self.disconnects += 1
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_qos1(self, topic: str, payload: bytes, mid: int, arrived: float) -> None:
-        self._inbox.put(Incoming(topic, payload, mid, self.generation, arrived))
+    @property
+    def generation(self) -> int:
+        """Which connection is current; each delivery carries the one it came on."""
+        return self._client.connection
+
+    def _on_qos1(self, topic: str, payload: bytes, mid: int, connection: int,
+                 arrived: float) -> None:
+        self._inbox.put(Incoming(topic, payload, mid, connection, arrived))
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         # What BufferedClient leaves to paho: MQTT 5 packets with properties, and any
         # QoS 0 message (acknowledging it is a no-op).
-        self._inbox.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, self.generation, time.time()))
+        self._inbox.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, self._client.connection,
+                                 time.time()))
 
     # -- the writer's thread ----------------------------------------------------
     def start(self, timeout: float = 30.0) -> None:
@@ -142,8 +147,8 @@ class MqttConsumer:
                 f"within {timeout:.0f} s (check CITYHUB_MQTT_URL and the credentials)."
             )
 
-    def ack_many(self, mids: list[int]) -> None:
-        self._client.ack_many(mids)
+    def ack_many(self, mids: list[int], generation: int) -> None:
+        self._client.ack_many(mids, generation)
 
     def publish(self, topic: str, payload: bytes) -> None:
         info = self._client.publish(topic, payload, qos=1)

@@ -23,6 +23,11 @@ packet other than a plain QoS 1 PUBLISH. Three of its per-packet costs are repla
   ``send()`` per message. A PUBACK with Reason Code 0 and no properties may omit
   both, so the same 4 bytes serve MQTT 3.1.1 and 5 [MQTT-3.4.2.1].
 
+Every connection attempt gets a number (``connection``), raised before paho replaces
+the socket, and each delivery carries the number it arrived on. ``ack_many`` refuses
+packet ids of another connection: there they would name other messages, or precede
+the CONNECT.
+
 These hooks are paho's private methods; constraints.txt pins paho-mqtt, and
 tests/ingest/test_mqtt_client.py fails if a release renames them.
 """
@@ -30,6 +35,7 @@ tests/ingest/test_mqtt_client.py fails if a release renames them.
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,10 +44,14 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
 READ_SIZE = 256 * 1024
+# recv() calls one loop_read may make: then paho's loop gets its turn to write the
+# PUBACKs and keepalives queued meanwhile, even while the broker sends without pause.
+READS_PER_LOOP = 8
 _PUBACK = 0x40
 
-# (topic, payload, packet id, arrival time as time.time()), called in paho's thread.
-Qos1Sink = Callable[[str, bytes, int, float], None]
+# (topic, payload, packet id, connection number, arrival time as time.time()), called
+# in paho's thread.
+Qos1Sink = Callable[[str, bytes, int, int, float], None]
 
 
 class BufferedClient(paho.Client):
@@ -54,6 +64,21 @@ class BufferedClient(paho.Client):
         self._read_sock: object = None
         self._read_buf = b""
         self._read_pos = 0
+        self._reads_left = READS_PER_LOOP
+        self._ack_lock = threading.Lock()
+        self._connection = 0
+
+    @property
+    def connection(self) -> int:
+        """The number of the current connection attempt (1 for the first)."""
+        return self._connection
+
+    def reconnect(self) -> MQTTErrorCode:
+        # Every connect, the first included, goes through here (connect(), and
+        # loop_forever's reconnects). The number rises before the socket changes.
+        with self._ack_lock:
+            self._connection += 1
+        return super().reconnect()
 
     # -- reads --------------------------------------------------------------------
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -65,6 +90,10 @@ class BufferedClient(paho.Client):
         buf = self._read_buf
         pos = self._read_pos
         if pos >= len(buf):
+            if self._reads_left <= 0:
+                # paho keeps the partial packet and reads on after its next select().
+                raise BlockingIOError
+            self._reads_left -= 1
             buf = super()._sock_recv(READ_SIZE)
             if not buf:
                 return buf  # the broker closed the connection
@@ -80,6 +109,7 @@ class BufferedClient(paho.Client):
         return len(self._read_buf) - self._read_pos
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        self._reads_left = READS_PER_LOOP
         while True:
             rc = super().loop_read(max_packets)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None or self._read_ahead() <= 0:
@@ -105,19 +135,22 @@ class BufferedClient(paho.Client):
         except UnicodeDecodeError:
             return super()._handle_publish()
         mid = int.from_bytes(packet[topic_end:topic_end + 2], "big")
-        self._on_qos1(topic, bytes(packet[body:]), mid, time.time())
+        self._on_qos1(topic, bytes(packet[body:]), mid, self._connection, time.time())
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- PUBACK ---------------------------------------------------------------------
-    def ack_many(self, mids: Sequence[int]) -> MQTTErrorCode:
-        """Acknowledge QoS 1 messages by packet id, all in one write."""
+    def ack_many(self, mids: Sequence[int], connection: int) -> MQTTErrorCode:
+        """Acknowledge QoS 1 messages delivered on *connection*, all in one write;
+        MQTT_ERR_NO_CONN, and nothing sent, if that connection is gone."""
         if not mids:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        if self._sock is None:
-            return MQTTErrorCode.MQTT_ERR_NO_CONN
         # Each PUBACK is 0x40, remaining length 2, the packet id: one big-endian word.
         blob = struct.pack(f">{len(mids)}I", *[0x4002_0000 | mid for mid in mids])
-        return self._packet_queue(_PUBACK, blob, 0, 0)
+        with self._ack_lock:
+            if connection != self._connection or self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            # Queued before a reconnect can begin; reconnect() drops what is unsent.
+            return self._packet_queue(_PUBACK, blob, 0, 0)
 
 
 def private_hooks() -> tuple[str, ...]:

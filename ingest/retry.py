@@ -67,8 +67,8 @@ class Retrier:
             if not self._db_up:
                 return
             self._db_up = False
-        self._metrics.db_up.set(0)
-        self._metrics.db_outages.inc()
+            self._metrics.db_up.set(0)
+            self._metrics.db_outages.inc()
         log.warning("%s; holding acknowledgements and retrying", exc)
 
     def _up(self) -> None:
@@ -76,5 +76,5 @@ class Retrier:
             if self._db_up:
                 return
             self._db_up = True
+            self._metrics.db_up.set(1)
         log.info("the database is back; resuming")
-        self._metrics.db_up.set(1)

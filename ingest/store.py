@@ -95,12 +95,17 @@ class Store:
         self.close()
         return DatabaseUnavailable(f"database unavailable: {str(exc).strip()[:200]}")
 
-    def write(self, plan: BatchPlan, also: Callable[[Conn], None] | None = None) -> None:
-        """Commit everything in *plan* (and *also*'s statements), or raise and commit nothing."""
+    def write(self, plan: BatchPlan, also: Callable[[Conn], None] | None = None, *,
+              device_state: bool = True) -> None:
+        """Commit everything in *plan* (and *also*'s statements), or raise and commit
+        nothing. Without *device_state* the devices' online flags and subjects are left
+        for ``write_device_state``, which a writer calls in arrival order."""
         try:
             conn = self._connection()
             with conn.transaction():
                 seen = self._write(conn, plan)
+                if device_state:
+                    self._device_state(conn, plan)
                 if also is not None:
                     also(conn)
         except psycopg.errors.TransactionRollback as exc:
@@ -113,6 +118,19 @@ class Store:
         except psycopg.Error as exc:
             raise StoreError(f"the batch was refused: {str(exc).strip()[:200]}") from exc
         self._seen_written.update(seen)
+
+    def write_device_state(self, plan: BatchPlan) -> None:
+        """Commit *plan*'s online flags and subjects (and their notifications) alone."""
+        if not (plan.online or plan.subjects):
+            return
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                self._device_state(conn, plan)
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"the device status was refused: {str(exc).strip()[:200]}") from exc
 
     def write_dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
         try:
@@ -136,6 +154,12 @@ class Store:
              for e in plan.events],
         )
         self._dead_letters(conn, plan.dead_letters)
+        self._notify(conn, notifications(
+            plan.readings, [(e.ts, e.device_id) for e in plan.events], {}))
+        return self._last_seen(conn, plan.seen)
+
+    def _device_state(self, conn: Conn, plan: BatchPlan) -> None:
+        # Last write wins, so these must be written in the order the messages arrived.
         if plan.online:
             conn.execute(
                 "UPDATE hub.devices d SET online = u.online FROM unnest(%s::text[], %s::bool[]) "
@@ -148,12 +172,10 @@ class Store:
                 "AS u(id, subject) WHERE d.id = u.id AND d.subject IS DISTINCT FROM u.subject",
                 (list(plan.subjects), list(plan.subjects.values())),
             )
-        self._notify(conn, plan)
-        return self._last_seen(conn, plan.seen)
+        self._notify(conn, notifications([], [], plan.online))
 
-    def _notify(self, conn: Conn, plan: BatchPlan) -> None:
+    def _notify(self, conn: Conn, notes: list[tuple[str, str]]) -> None:
         # Sent inside the transaction: PostgreSQL delivers them only if it commits.
-        notes = notifications(plan.readings, [(e.ts, e.device_id) for e in plan.events], plan.online)
         if notes:
             conn.execute(
                 "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY "

@@ -5,9 +5,11 @@ one hand-off queue, so PostgreSQL works on more than one batch at a time (the CO
 into the telemetry key's index is the costliest part of a gateway batch). Commits
 may finish in any order, but acknowledgements go out in the order the batches were
 planned, which is the order their PUBLISH packets arrived: a client MUST send
-PUBACKs in that order [MQTT-4.6.0-2]. A batch is never acknowledged before its own
-commit, and a writer waiting for its turn holds only committed rows, which a crash
-would have the broker redeliver and the unique key ignore.
+PUBACKs in that order [MQTT-4.6.0-2]. What is last-write-wins, the devices' online
+flags and pseudonymous subjects, is written in that turn too, in a small transaction
+of its own. A batch is never acknowledged before its commits, and a writer waiting for
+its turn holds only committed rows, which a crash would have the broker redeliver
+and the unique key ignore.
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ class Broker(Protocol):
     @property
     def generation(self) -> int: ...
 
-    def ack_many(self, mids: list[int]) -> None: ...
+    def ack_many(self, mids: list[int], generation: int) -> None: ...
     def publish(self, topic: str, payload: bytes) -> None: ...
 
 
 class Writes(Protocol):
     """What a writer needs of the database (ingest.store.Store, or a test double)."""
 
-    def write(self, plan: BatchPlan) -> None: ...
+    def write(self, plan: BatchPlan, *, device_state: bool) -> None: ...
+    def write_device_state(self, plan: BatchPlan) -> None: ...
     def write_dead_letters(self, rows: list[DeadLetterRow]) -> None: ...
 
 
@@ -116,16 +119,21 @@ class Writer:
             self.commit(planned)
 
     def commit(self, planned: Planned) -> None:
+        state: BatchPlan | None = planned.plan
         try:
-            committed = self._retrier.until_done(partial(self._store.write, planned.plan))
+            if not self._retrier.until_done(
+                    partial(self._store.write, planned.plan, device_state=False)):
+                state = None
         except StoreError as exc:
             log.error("%s; storing the batch message by message", exc)
-            committed = self._split(planned)
+            state = self._split(planned)
+        commit_time = time.time()
         # Stopping: nothing more is acknowledged, and the broker redelivers.
-        if not committed or not self._turns.wait(planned.seq):
+        if state is None or not self._turns.wait(planned.seq):
             return
         try:
-            commit_time = time.time()
+            if not self._retrier.until_done(partial(self._store.write_device_state, state)):
+                return
             self._acknowledge(planned.batch)
             for topic, payload in planned.plan.errors:
                 self._broker.publish(topic, payload)
@@ -133,12 +141,18 @@ class Writer:
         finally:
             self._turns.done(planned.seq, len(planned.batch))
 
-    def _split(self, planned: Planned) -> bool:
+    def _split(self, planned: Planned) -> BatchPlan | None:
+        """Write the batch message by message; the device state of those stored, or
+        None if asked to stop."""
+        state = BatchPlan()
         for item in planned.decoded:
             plan = self._planner.plan([item], planned.devices, planned.window)
             try:
-                if not self._retrier.until_done(partial(self._store.write, plan)):
-                    return False
+                if not self._retrier.until_done(
+                        partial(self._store.write, plan, device_state=False)):
+                    return None
+                state.online.update(plan.online)
+                state.subjects.update(plan.subjects)
             except StoreError as exc:
                 message = item.message
                 dead = DeadLetterRow(
@@ -147,9 +161,9 @@ class Writer:
                     "store_failed", str(exc)[:500],
                 )
                 if not self._retrier.until_done(partial(self._store.write_dead_letters, [dead])):
-                    return False
+                    return None
                 self._metrics.rejected.labels("store_failed").inc()
-        return True
+        return state
 
     def _acknowledge(self, batch: list[Incoming]) -> None:
         generation = self._broker.generation
@@ -157,7 +171,7 @@ class Writer:
         # id means nothing on this one. The broker redelivers it; the write is idempotent.
         # QoS 0 messages (packet id 0) take no acknowledgement [MQTT-2.2.1-2].
         current = [m.mid for m in batch if m.generation == generation]
-        self._broker.ack_many([mid for mid in current if mid])
+        self._broker.ack_many([mid for mid in current if mid], generation)
         stale = len(batch) - len(current)
         if stale:
             log.info("%d committed messages came from an earlier connection; not acked", stale)

@@ -1,12 +1,15 @@
 """The planner and writers of IngestLoop, with the database and broker replaced by
-doubles: acknowledgements follow commits, go out in arrival order even when a later
-batch commits first, wait out an outage, and a failing writer stops the loop."""
+doubles: acknowledgements follow commits and go out in arrival order even when a
+later batch commits first, and so do device status changes; an outage is waited
+out; stale deliveries are not acknowledged; stopping never hangs; a failing writer
+stops the loop."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -25,13 +28,13 @@ from tests.waiting import wait_for
 
 
 class FakeBroker:
-    generation = 1
-
     def __init__(self) -> None:
+        self.generation = 1
         self.acks: list[list[int]] = []
         self._lock = threading.Lock()
 
-    def ack_many(self, mids: list[int]) -> None:
+    def ack_many(self, mids: list[int], generation: int) -> None:
+        assert generation == self.generation
         with self._lock:
             self.acks.append(list(mids))
 
@@ -44,15 +47,23 @@ class FakeBroker:
 
 
 class FakeStore:
-    """Records the readings of each committed plan; *before_commit* may block or raise."""
+    """Records the readings of each committed plan and the device states written (into
+    *states*, which stores may share); *before_commit* may block or raise."""
 
-    def __init__(self, before_commit: Callable[[BatchPlan], None] = lambda _p: None) -> None:
+    def __init__(self, before_commit: Callable[[BatchPlan], None] = lambda _p: None,
+                 states: list[dict[str, bool]] | None = None) -> None:
         self.committed: list[list[float]] = []
+        self.states = [] if states is None else states
         self._before = before_commit
 
-    def write(self, plan: BatchPlan) -> None:
+    def write(self, plan: BatchPlan, *, device_state: bool) -> None:
+        assert not device_state, "writers leave device state for their turn"
         self._before(plan)
         self.committed.append([r[3] for r in plan.readings])
+
+    def write_device_state(self, plan: BatchPlan) -> None:
+        if plan.online:
+            self.states.append(dict(plan.online))
 
     def write_dead_letters(self, rows: list[DeadLetterRow]) -> None:
         pass
@@ -67,16 +78,31 @@ class FakeStore:
         pass
 
 
-def _fill(inbox: Inbox, mids: range) -> None:
+def _fill(inbox: Inbox, mids: range, generation: int = 1) -> None:
     for mid in mids:
-        inbox.put(message("cityhub/v1/aq-1/telemetry", {"ts": MS + mid, "pm10": float(mid)}, mid))
+        m = message("cityhub/v1/aq-1/telemetry", {"ts": MS + mid, "pm10": float(mid)}, mid)
+        inbox.put(replace(m, generation=generation))
+
+
+def _hold_batch_with(value: float) -> tuple[Callable[[BatchPlan], None], threading.Event,
+                                             threading.Event]:
+    """A before_commit hook that blocks the batch holding reading *value* until released."""
+    seen, release = threading.Event(), threading.Event()
+
+    def hook(plan: BatchPlan) -> None:
+        if any(r[3] == value for r in plan.readings):
+            seen.set()
+            assert release.wait(10)
+
+    return hook, seen, release
 
 
 @contextmanager
 def running(stores: Sequence[FakeStore], broker: FakeBroker, inbox: Inbox, *,
-            batch_size: int = 2) -> Iterator[tuple[IngestLoop, IngestMetrics, list[BaseException]]]:
-    """The loop in a thread; what run() raised lands in the list."""
-    stop = threading.Event()
+            batch_size: int = 2, stop: threading.Event | None = None,
+            ) -> Iterator[tuple[IngestLoop, IngestMetrics, list[BaseException]]]:
+    """The loop in a thread, stopped on the way out; what run() raised lands in the list."""
+    stop = stop or threading.Event()
     metrics = IngestMetrics(backlog=lambda: 0.0)
     loop = IngestLoop(
         inbox=inbox, broker=broker, stores=stores, lookups=FakeStore(), planner=planner(),
@@ -102,25 +128,18 @@ def running(stores: Sequence[FakeStore], broker: FakeBroker, inbox: Inbox, *,
 
 
 def test_a_later_batch_that_commits_first_waits_for_the_earlier_ones_ack() -> None:
-    release_first = threading.Event()
-    first_batch_seen = threading.Event()
-
-    def hold_first(plan: BatchPlan) -> None:
-        if plan.readings and plan.readings[0][3] == 1.0:
-            first_batch_seen.set()
-            assert release_first.wait(10)
-
-    slow, fast = FakeStore(hold_first), FakeStore()
+    hold, first_batch_seen, release_first = _hold_batch_with(1.0)
+    # Whichever writer takes the first batch is held; the other commits the later ones.
+    stores = [FakeStore(hold), FakeStore(hold)]
     broker, inbox = FakeBroker(), Inbox(100)
     _fill(inbox, range(1, 3))
-    with running([slow, fast], broker, inbox) as (loop, _metrics, errors):
+    with running(stores, broker, inbox) as (loop, _metrics, errors):
         assert first_batch_seen.wait(10)
         _fill(inbox, range(3, 7))
-        # The other writer commits the later batches while the first is held...
-        wait_for(lambda: len(fast.committed) >= 1, what="a later commit")
-        # ...and none of them is acknowledged before the first batch.
+        wait_for(lambda: sum(len(s.committed) for s in stores) >= 1, what="a later commit")
+        wait_for(lambda: loop.held() == 6, what="all six messages taken")
+        # None of the later batches is acknowledged before the first.
         assert broker.acked() == []
-        assert loop.held() >= 4
         release_first.set()
         wait_for(lambda: len(broker.acked()) == 6, what="all acknowledgements")
         assert broker.acked() == [1, 2, 3, 4, 5, 6]
@@ -128,41 +147,83 @@ def test_a_later_batch_that_commits_first_waits_for_the_earlier_ones_ack() -> No
         assert errors == []
 
 
-def test_an_outage_holds_the_acknowledgements_until_the_commit() -> None:
-    failures = {"left": 3}
+def test_device_status_changes_are_written_in_arrival_order() -> None:
+    hold, first_seen, release = _hold_batch_with(1.0)
+    states: list[dict[str, bool]] = []
+    stores = [FakeStore(hold, states), FakeStore(hold, states)]
+    broker, inbox = FakeBroker(), Inbox(100)
+    inbox.put(message("cityhub/v1/aq-1/telemetry", {"ts": MS + 1, "pm10": 1.0}, 1))
+    inbox.put(message("cityhub/v1/aq-1/status", b"offline", 2))
+    with running(stores, broker, inbox) as (_loop, _metrics, errors):
+        assert first_seen.wait(10)
+        inbox.put(message("cityhub/v1/aq-1/status", b"online", 3))
+        wait_for(lambda: sum(len(s.committed) for s in stores) >= 1, what="the later commit")
+        assert states == []
+        release.set()
+        wait_for(lambda: len(broker.acked()) == 3, what="all acknowledgements")
+        assert states == [{"aq-1": False}, {"aq-1": True}]
+        assert errors == []
+
+
+def test_stopping_while_a_committed_batch_waits_behind_an_outage_acks_nothing() -> None:
+    first_seen = threading.Event()
+
+    def first_batch_never_commits(plan: BatchPlan) -> None:
+        if any(r[3] == 1.0 for r in plan.readings):
+            first_seen.set()
+            raise DatabaseUnavailable("database unavailable: test")
+
+    stores = [FakeStore(first_batch_never_commits), FakeStore(first_batch_never_commits)]
+    broker, inbox = FakeBroker(), Inbox(100)
+    _fill(inbox, range(1, 3))
+    stop_now = threading.Event()
+    with running(stores, broker, inbox, stop=stop_now) as (loop, _metrics, errors):
+        assert first_seen.wait(10)
+        _fill(inbox, range(3, 5))
+        wait_for(lambda: sum(len(s.committed) for s in stores) >= 1, what="the later commit")
+        wait_for(lambda: loop.held() == 4, what="both batches in the writers")
+        stop_now.set()
+    # running() has joined the loop: nothing hung, and the committed later batch was
+    # not acknowledged ahead of the earlier one.
+    assert broker.acked() == []
+    assert errors == []
+
+
+def test_messages_of_an_earlier_connection_are_committed_but_not_acknowledged() -> None:
+    store, broker, inbox = FakeStore(), FakeBroker(), Inbox(100)
+    broker.generation = 2
+    _fill(inbox, range(1, 3), generation=1)
+    _fill(inbox, range(3, 5), generation=2)
+    with running([store], broker, inbox, batch_size=4) as (loop, _metrics, errors):
+        wait_for(lambda: loop.held() == 0 and store.committed, what="the commit")
+        assert broker.acked() == [3, 4]
+        assert sorted(v for batch in store.committed for v in batch) == [1.0, 2.0, 3.0, 4.0]
+        assert errors == []
+
+
+@pytest.mark.parametrize(("failure", "times", "outages"), [
+    (DatabaseUnavailable("database unavailable: test"), 3, 1.0),
+    (WriteConflict("the batch collided with another writer's"), 1, 0.0),
+], ids=["outage", "conflict"])
+def test_a_failed_commit_is_retried_and_only_then_acknowledged(
+    failure: Exception, times: int, outages: float,
+) -> None:
     attempts: list[int] = []
 
     def flaky(_plan: BatchPlan) -> None:
         attempts.append(len(attempts))
-        if failures["left"]:
-            failures["left"] -= 1
-            raise DatabaseUnavailable("database unavailable: test")
+        if len(attempts) <= times:
+            raise failure
 
     store, broker, inbox = FakeStore(flaky), FakeBroker(), Inbox(100)
     _fill(inbox, range(1, 3))
     with running([store], broker, inbox) as (_loop, metrics, errors):
-        wait_for(lambda: broker.acked() == [1, 2], what="the acknowledgement after the outage")
-        assert len(attempts) == 4
+        wait_for(lambda: broker.acked() == [1, 2], what="the acknowledgement after the retries")
+        assert len(attempts) == times + 1
         assert store.committed == [[1.0, 2.0]]
-        assert metrics.registry.get_sample_value("cityhub_ingest_db_outages_total") == 1.0
+        # A conflict between writers is no outage.
+        assert metrics.registry.get_sample_value("cityhub_ingest_db_outages_total") == outages
         assert metrics.registry.get_sample_value("cityhub_ingest_db_up") == 1.0
-        assert errors == []
-
-
-def test_a_write_conflict_is_retried_without_an_outage() -> None:
-    conflicts = {"left": 1}
-
-    def conflict_once(_plan: BatchPlan) -> None:
-        if conflicts["left"]:
-            conflicts["left"] -= 1
-            raise WriteConflict("the batch collided with another writer's")
-
-    store, broker, inbox = FakeStore(conflict_once), FakeBroker(), Inbox(100)
-    _fill(inbox, range(1, 3))
-    with running([store], broker, inbox) as (_loop, metrics, errors):
-        wait_for(lambda: broker.acked() == [1, 2], what="the acknowledgement after the retry")
-        assert store.committed == [[1.0, 2.0]]
-        assert metrics.registry.get_sample_value("cityhub_ingest_db_outages_total") == 0.0
         assert errors == []
 
 

@@ -28,6 +28,7 @@ V311 = MQTTProtocolVersion.MQTTv311
 def test_the_paho_internals_it_relies_on_are_there() -> None:
     client = BufferedClient(client_id="hooks", protocol=V5, on_qos1=lambda *_: None,
                             manual_ack=True)
+    assert client.connection == 0
     missing = [name for name in private_hooks() if not hasattr(client, name)]
     assert missing == [], f"paho-mqtt no longer has {missing}; see ingest/mqtt_client.py"
     assert {"command", "packet"} <= set(client._in_packet)
@@ -65,7 +66,9 @@ class _Collector:
         assert not reason.is_failure
         client.subscribe("bt/#", qos=1)
 
-    def _fast(self, topic: str, payload: bytes, mid: int, _arrived: float) -> None:
+    def _fast(self, topic: str, payload: bytes, mid: int, connection: int,
+              _arrived: float) -> None:
+        assert connection == self.client.connection
         with self._lock:
             self.got.append((topic, payload, mid))
 
@@ -136,8 +139,11 @@ def test_every_message_arrives_whole_and_only_the_unacknowledged_come_back(
             assert first.paho_path == sum(1 for *_, props in messages if props)
         else:
             assert first.paho_path == 0
-        acked = first.got[:400]
-        assert first.client.ack_many([mid for _, _, mid in acked]) == MQTTErrorCode.MQTT_ERR_SUCCESS
+        acked = [mid for _, _, mid in first.got[:400]]
+        now = first.client.connection
+        # Packet ids of an earlier connection are refused, and nothing is sent.
+        assert first.client.ack_many(acked, now - 1) == MQTTErrorCode.MQTT_ERR_NO_CONN
+        assert first.client.ack_many(acked, now) == MQTTErrorCode.MQTT_ERR_SUCCESS
         # The broker has the PUBACKs once it answers a later request on the connection.
         done = threading.Event()
         first.client.on_subscribe = lambda *_: done.set()
@@ -149,4 +155,5 @@ def test_every_message_arrives_whole_and_only_the_unacknowledged_come_back(
         _publish_all(broker, [(f"{prefix}/end", b"end", False)])
         wait_for(lambda: b"end" in second.payloads(), what="the redelivery", timeout=20)
         assert sorted(second.payloads()) == sorted([*expected[400:], b"end"])
-        second.client.ack_many([mid for _, _, mid in second.got])
+        assert second.client.connection == 1
+        second.client.ack_many([mid for _, _, mid in second.got], second.client.connection)
