@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 
 import msgspec
 
@@ -21,9 +22,18 @@ PAYLOAD_BUDGET = 7_000
 _encode = msgspec.json.Encoder().encode
 
 
-def _range(channel: str, times: list[datetime], devices: set[str]) -> tuple[str, str]:
-    listed: list[str] | None = sorted(devices)
-    payload = {"from": min(times).isoformat(), "to": max(times).isoformat(), "devices": listed}
+_TIME = itemgetter(0)
+_DEVICE = itemgetter(1)
+
+
+def _range(channel: str, rows: Sequence[tuple[datetime, str, *tuple[object, ...]]]
+           ) -> tuple[str, str]:
+    # map() over itemgetter walks a gateway batch's 200,000 rows without a Python frame
+    # per row.
+    earliest: datetime = min(map(_TIME, rows))
+    latest: datetime = max(map(_TIME, rows))
+    listed: list[str] | None = sorted(set(map(_DEVICE, rows)))
+    payload = {"from": earliest.isoformat(), "to": latest.isoformat(), "devices": listed}
     encoded = _encode(payload)
     if len(encoded) > PAYLOAD_BUDGET:
         payload["devices"] = None
@@ -38,11 +48,10 @@ def notifications(
 ) -> list[tuple[str, str]]:
     """(channel, payload) pairs for one batch, in the order they should be sent."""
     out: list[tuple[str, str]] = []
-    times = [r[0] for r in readings]
-    if times:
-        out.append(_range(TELEMETRY, times, {r[1] for r in readings}))
+    if readings:
+        out.append(_range(TELEMETRY, readings))
     if events:
-        out.append(_range(EVENTS, [e[0] for e in events], {e[1] for e in events}))
+        out.append(_range(EVENTS, events))
     for device_id, is_online in online.items():
         out.append((DEVICE_STATUS, _encode({"device_id": device_id, "online": is_online}).decode()))
     return out

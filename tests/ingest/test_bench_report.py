@@ -47,8 +47,12 @@ def test_a_consumer_that_drains_a_saturating_load_is_judged() -> None:
 def test_a_load_below_the_targets_says_so_instead_of_failing() -> None:
     config = BenchConfig(devices=10, rate=10_000, duration=10, batch=2000)
     got = verdicts(config, trial("naive", 9_900), trial("ingest", 9_950))
-    assert got["stored msg/s"] == "≥ 15,000 (offered less)"
+    assert got["stored msg/s"] == "≥ 15,000 (offered no more)"
     assert got["ingest / naive (msg/s)"] == "≥ 1.2× (both kept up)"
+    # Storing all of an offered 15,000 msg/s still reads a little under 15,000.
+    at_target = BenchConfig(devices=10, rate=15_000, duration=10, batch=2000)
+    assert verdicts(at_target, trial("naive", 14_900), trial("ingest", 14_950))[
+        "stored msg/s"] == "≥ 15,000 (offered no more)"
 
 
 def test_gateway_points_are_judged_against_the_points_offered() -> None:
@@ -57,4 +61,4 @@ def test_gateway_points_are_judged_against_the_points_offered() -> None:
     assert got["stored data points/s"] == "≥ 200,000 ✓"
     low = BenchConfig(devices=1000, rate=1000, duration=10, batch=2000, gateway_batch=100)
     short = verdicts(low, trial("naive", 990, readings=100), trial("ingest", 990, readings=100))
-    assert short["stored data points/s"] == "≥ 200,000 (offered less)"
+    assert short["stored data points/s"] == "≥ 200,000 (offered no more)"
