@@ -8,7 +8,8 @@ table with ``ON CONFLICT DO NOTHING``. Duplicates are rare, so the fast path win
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -35,6 +36,10 @@ _DEAD_TYPES = ("timestamptz", "text", "text", "bytea", "text", "text")
 LAST_SEEN_EVERY = timedelta(seconds=30)
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def _brief(exc: psycopg.Error) -> str:
+    return str(exc).strip()[:200]
 
 
 def _copy(conn: Conn, target: sql.Composable, columns: Sequence[str], types: Sequence[str],
@@ -93,52 +98,46 @@ class Store:
 
     def _outage(self, exc: psycopg.Error) -> DatabaseUnavailable:
         self.close()
-        return DatabaseUnavailable(f"database unavailable: {str(exc).strip()[:200]}")
+        return DatabaseUnavailable(f"database unavailable: {_brief(exc)}")
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[Conn]:
+        """A transaction on the connection, with psycopg's errors turned into ours."""
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                yield conn
+        except psycopg.errors.TransactionRollback as exc:
+            # Two writers wanted the same rows (a redelivered reading, a device's row) in
+            # opposite orders and PostgreSQL rolled this one back; the connection is fine.
+            raise WriteConflict(f"{what} collided with another writer's: {_brief(exc)}") from exc
+        except psycopg.OperationalError as exc:
+            raise self._outage(exc) from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"{what} was refused: {_brief(exc)}") from exc
 
     def write(self, plan: BatchPlan, also: Callable[[Conn], None] | None = None, *,
               device_state: bool = True) -> None:
         """Commit everything in *plan* (and *also*'s statements), or raise and commit
         nothing. Without *device_state* the devices' online flags and subjects are left
         for ``write_device_state``, which a writer calls in arrival order."""
-        try:
-            conn = self._connection()
-            with conn.transaction():
-                seen = self._write(conn, plan)
-                if device_state:
-                    self._device_state(conn, plan)
-                if also is not None:
-                    also(conn)
-        except psycopg.errors.TransactionRollback as exc:
-            # Two writers' batches held the same redelivered readings: one of them
-            # lost a deadlock. Its transaction is rolled back; the connection is fine.
-            raise WriteConflict(f"the batch collided with another writer's: {str(exc).strip()[:200]}"
-                                ) from exc
-        except psycopg.OperationalError as exc:
-            raise self._outage(exc) from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"the batch was refused: {str(exc).strip()[:200]}") from exc
+        with self._transaction("the batch") as conn:
+            seen = self._write(conn, plan)
+            if device_state:
+                self._device_state(conn, plan)
+            if also is not None:
+                also(conn)
         self._seen_written.update(seen)
 
     def write_device_state(self, plan: BatchPlan) -> None:
         """Commit *plan*'s online flags and subjects (and their notifications) alone."""
-        if not (plan.online or plan.subjects):
-            return
-        try:
-            conn = self._connection()
-            with conn.transaction():
+        if plan.online or plan.subjects:
+            with self._transaction("the device status") as conn:
                 self._device_state(conn, plan)
-        except psycopg.OperationalError as exc:
-            raise self._outage(exc) from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"the device status was refused: {str(exc).strip()[:200]}") from exc
 
     def write_dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
-        try:
-            conn = self._connection()
-            with conn.transaction():
-                self._dead_letters(conn, rows)
-        except psycopg.OperationalError as exc:
-            raise self._outage(exc) from exc
+        with self._transaction("the dead letter") as conn:
+            self._dead_letters(conn, rows)
 
     def _dead_letters(self, conn: Conn, rows: Sequence[DeadLetterRow]) -> None:
         if rows:

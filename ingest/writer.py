@@ -74,6 +74,7 @@ class AckTurns:
     def __init__(self, stop: threading.Event) -> None:
         self._stop = stop
         self._next = 0
+        self._broken = False
         self._cond = threading.Condition()
         self.held = 0
 
@@ -82,18 +83,26 @@ class AckTurns:
             self.held += messages
 
     def wait(self, seq: int) -> bool:
-        """Block until it is *seq*'s turn; False if asked to stop first."""
+        """Block until it is *seq*'s turn; False if asked to stop first, or if an
+        earlier batch was abandoned."""
         with self._cond:
-            while self._next != seq:
+            while self._next != seq and not self._broken:
                 if self._stop.is_set():
                     return False
                 self._cond.wait(POLL_S)
-            return True
+            return not self._broken
 
     def done(self, seq: int, messages: int) -> None:
         with self._cond:
             self._next = seq + 1
             self.held -= messages
+            self._cond.notify_all()
+
+    def abandon(self) -> None:
+        """A batch had its turn and was not acknowledged (stopping, or a failure): no
+        later batch may be acknowledged before it, so none is, in this process."""
+        with self._cond:
+            self._broken = True
             self._cond.notify_all()
 
 
@@ -131,15 +140,38 @@ class Writer:
         # Stopping: nothing more is acknowledged, and the broker redelivers.
         if state is None or not self._turns.wait(planned.seq):
             return
+        acknowledged = False
         try:
-            if not self._retrier.until_done(partial(self._store.write_device_state, state)):
-                return
-            self._acknowledge(planned.batch)
-            for topic, payload in planned.plan.errors:
-                self._broker.publish(topic, payload)
-            self._count(planned.plan, commit_time, planned.started)
+            if self._device_state(planned, state):
+                self._acknowledge(planned.batch)
+                acknowledged = True
+                for topic, payload in planned.plan.errors:
+                    self._broker.publish(topic, payload)
+                self._count(planned.plan, commit_time, planned.started)
         finally:
-            self._turns.done(planned.seq, len(planned.batch))
+            if acknowledged:
+                self._turns.done(planned.seq, len(planned.batch))
+            else:
+                self._turns.abandon()
+
+    def _device_state(self, planned: Planned, state: BatchPlan) -> bool:
+        """Write *state* in this batch's turn; False if asked to stop first."""
+        try:
+            return self._retrier.until_done(partial(self._store.write_device_state, state))
+        except StoreError as exc:
+            # Its readings are committed; only the status messages lose their effect, and
+            # they are kept whole as dead letters.
+            log.error("%s; the batch's status messages become dead letters", exc)
+            dead = [
+                DeadLetterRow(datetime.fromtimestamp(item.message.received_at, tz=UTC),
+                              item.message.topic, item.topic.device_id, item.message.payload,
+                              "store_failed", str(exc)[:500])
+                for item in planned.decoded
+                if item.topic is not None and item.topic.channel == "status"
+            ]
+            self._metrics.rejected.labels("store_failed").inc(len(dead))
+            return not dead or self._retrier.until_done(
+                partial(self._store.write_dead_letters, dead))
 
     def _split(self, planned: Planned) -> BatchPlan | None:
         """Write the batch message by message; the device state of those stored, or

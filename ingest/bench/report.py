@@ -125,7 +125,7 @@ def figures(result: BenchResult) -> list[Figure]:
         rows.append(row("CPU µs/data point, consumer",
                         lambda t: _num(t.cpu_per_reading("consumer"), 2)))
     rows += [
-        row("CPU µs/msg, its PostgreSQL backend", lambda t: _num(t.cpu_per_message("database"), 1)),
+        row("CPU µs/msg, its PostgreSQL backends", lambda t: _num(t.cpu_per_message("database"), 1)),
         row("CPU µs/msg, broker", lambda t: _num(t.cpu_per_message("broker"), 1)),
         row("CPU µs/msg, publisher", lambda t: _num(t.cpu_per_message("publisher"), 1)),
     ]

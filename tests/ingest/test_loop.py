@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from hub.errors import DatabaseUnavailable
-from ingest.errors import WriteConflict
+from ingest.errors import StoreError, WriteConflict
 from ingest.inbox import Inbox
 from ingest.messages import DeadLetterRow
 from ingest.metrics import IngestMetrics
@@ -51,10 +51,13 @@ class FakeStore:
     *states*, which stores may share); *before_commit* may block or raise."""
 
     def __init__(self, before_commit: Callable[[BatchPlan], None] = lambda _p: None,
-                 states: list[dict[str, bool]] | None = None) -> None:
+                 states: list[dict[str, bool]] | None = None,
+                 before_state: Callable[[BatchPlan], None] = lambda _p: None) -> None:
         self.committed: list[list[float]] = []
         self.states = [] if states is None else states
+        self.dead: list[DeadLetterRow] = []
         self._before = before_commit
+        self._before_state = before_state
 
     def write(self, plan: BatchPlan, *, device_state: bool) -> None:
         assert not device_state, "writers leave device state for their turn"
@@ -62,11 +65,12 @@ class FakeStore:
         self.committed.append([r[3] for r in plan.readings])
 
     def write_device_state(self, plan: BatchPlan) -> None:
+        self._before_state(plan)
         if plan.online:
             self.states.append(dict(plan.online))
 
     def write_dead_letters(self, rows: list[DeadLetterRow]) -> None:
-        pass
+        self.dead.extend(rows)
 
     def devices(self, ids: Sequence[str] | None = None) -> dict[str, DeviceInfo]:
         return dict(DEVICES)
@@ -187,6 +191,44 @@ def test_stopping_while_a_committed_batch_waits_behind_an_outage_acks_nothing() 
     # not acknowledged ahead of the earlier one.
     assert broker.acked() == []
     assert errors == []
+
+
+def test_a_batch_whose_status_never_commits_keeps_later_batches_unacknowledged() -> None:
+    in_outage = threading.Event()
+
+    def status_outage(_plan: BatchPlan) -> None:
+        in_outage.set()
+        raise DatabaseUnavailable("database unavailable: test")
+
+    stores = [FakeStore(before_state=status_outage), FakeStore(before_state=status_outage)]
+    broker, inbox = FakeBroker(), Inbox(100)
+    inbox.put(message("cityhub/v1/aq-1/status", b"offline", 1))
+    stop_now = threading.Event()
+    with running(stores, broker, inbox, batch_size=1, stop=stop_now) as (loop, _m, errors):
+        assert in_outage.wait(10)
+        _fill(inbox, range(2, 3))
+        wait_for(lambda: sum(len(s.committed) for s in stores) == 2, what="both commits")
+        wait_for(lambda: loop.held() == 2, what="both batches in the writers")
+        stop_now.set()
+    assert broker.acked() == []
+    assert errors == []
+
+
+def test_a_refused_status_update_leaves_a_dead_letter_and_the_batch_goes_on() -> None:
+    def refuse(_plan: BatchPlan) -> None:
+        raise StoreError("the device status was refused: test")
+
+    store, broker, inbox = FakeStore(before_state=refuse), FakeBroker(), Inbox(100)
+    inbox.put(message("cityhub/v1/aq-1/status", b"offline", 1))
+    inbox.put(message("cityhub/v1/aq-1/telemetry", {"ts": MS, "pm10": 5.0}, 2))
+    with running([store], broker, inbox) as (_loop, metrics, errors):
+        wait_for(lambda: broker.acked() == [1, 2], what="the acknowledgements")
+        assert [(d.topic, d.payload, d.code) for d in store.dead] == [
+            ("cityhub/v1/aq-1/status", b"offline", "store_failed")]
+        assert store.committed == [[5.0]]
+        assert metrics.registry.get_sample_value(
+            "cityhub_ingest_rejected_total", {"reason": "store_failed"}) == 1.0
+        assert errors == []
 
 
 def test_messages_of_an_earlier_connection_are_committed_but_not_acknowledged() -> None:
