@@ -1,13 +1,16 @@
 """Writes a batch plan to the hub in one transaction.
 
-Telemetry and events are COPYed straight into their tables; only when a batch
-collides with rows already stored (a redelivery) is it re-sent through a staging
-table with ``ON CONFLICT DO NOTHING``. Duplicates are rare, so the fast path wins.
+Telemetry and events are COPYed straight into their tables (telemetry into the
+partition of its day when the whole batch fits one: ingest/partitions.py); only
+when a batch collides with rows already stored (a redelivery) is it re-sent through
+a staging table with ``ON CONFLICT DO NOTHING``. Duplicates are rare, so the fast
+path wins.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,11 +19,12 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from hub.db import connect, table
+from hub.db import SCHEMA, connect, table
 from hub.errors import DatabaseUnavailable
 from ingest.errors import StoreError, WriteConflict
-from ingest.messages import DeadLetterRow
+from ingest.messages import DeadLetterRow, TelemetryRow
 from ingest.notify import notifications
+from ingest.partitions import Partition, partition_for, read_partitions
 from ingest.pipeline import BatchPlan
 from ingest.validate import DeviceInfo
 
@@ -34,6 +38,11 @@ _DEAD = ("received_at", "topic", "device_id", "payload", "reason_code", "reason"
 _DEAD_TYPES = ("timestamptz", "text", "text", "bytea", "text", "text")
 # last_seen is written at most this often per device: it is for operators, not billing.
 LAST_SEEN_EVERY = timedelta(seconds=30)
+
+# Partitions are created days ahead; a batch outside every known one looks again
+# at most this often before going through the parent.
+PARTITIONS_TTL_S = 300.0
+PARTITIONS_RETRY_S = 30.0
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -54,15 +63,29 @@ def _copy(conn: Conn, target: sql.Composable, columns: Sequence[str], types: Seq
 
 
 def _copy_idempotent(conn: Conn, name: str, columns: Sequence[str], types: Sequence[str],
-                     rows: Sequence[Sequence[object]]) -> None:
+                     rows: Sequence[Sequence[object]], direct: sql.Composable | None = None
+                     ) -> bool:
+    """COPY *rows* into hub.*name*, or straight into *direct*, one of its partitions;
+    False if *direct* turned out unusable (the rows then went through hub.*name*)."""
     if not rows:
-        return
-    try:
-        with conn.transaction():
-            _copy(conn, table(name), columns, types, rows)
-        return
-    except psycopg.errors.UniqueViolation:
-        log.debug("batch for %s holds redelivered rows; using the staging path", name)
+        return True
+    usable = True
+    for target in ((direct,) if direct is not None else ()) + (table(name),):
+        try:
+            with conn.transaction():
+                _copy(conn, target, columns, types, rows)
+            return usable
+        except psycopg.errors.UniqueViolation:
+            log.debug("batch for %s holds redelivered rows; using the staging path", name)
+            break
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege,
+                psycopg.errors.CheckViolation) as exc:
+            if target is not direct:
+                raise
+            # Dropped, detached or not ours since we looked: the parent routes the rows.
+            log.info("partition %s refused the batch (%s); copying through hub.%s",
+                     direct.as_string(conn), _brief(exc), name)
+            usable = False
     staging = sql.Identifier(f"ingest_staging_{name}")
     conn.execute(
         sql.SQL(
@@ -76,6 +99,7 @@ def _copy_idempotent(conn: Conn, name: str, columns: Sequence[str], types: Seque
             table(name), column_list, column_list, staging
         )
     )
+    return usable
 
 
 class Store:
@@ -85,6 +109,8 @@ class Store:
         self._url = url
         self._conn: Conn | None = None
         self._seen_written: dict[str, float] = {}
+        self._partitions: tuple[Partition, ...] = ()
+        self._partitions_read = -PARTITIONS_TTL_S
 
     def _connection(self) -> Conn:
         if self._conn is None or self._conn.closed:
@@ -145,8 +171,26 @@ class Store:
                   ((d.received_at, d.topic, d.device_id, d.payload, d.code, d.reason)
                    for d in rows))
 
+    def _direct(self, conn: Conn, readings: Sequence[TelemetryRow]) -> sql.Identifier | None:
+        """The partition to COPY *readings* into directly, if one holds them all."""
+        if not readings:
+            return None
+        for fresh in (False, True):
+            if fresh or time.monotonic() - self._partitions_read >= PARTITIONS_TTL_S:
+                if fresh and time.monotonic() - self._partitions_read < PARTITIONS_RETRY_S:
+                    return None
+                self._partitions = read_partitions(conn)
+                self._partitions_read = time.monotonic()
+            found = partition_for(self._partitions, readings)
+            if found is not None:
+                return sql.Identifier(SCHEMA, found.name)
+        return None
+
     def _write(self, conn: Conn, plan: BatchPlan) -> dict[str, float]:
-        _copy_idempotent(conn, "telemetry", _TELEMETRY, _TELEMETRY_TYPES, plan.readings)
+        direct = self._direct(conn, plan.readings)
+        if not _copy_idempotent(conn, "telemetry", _TELEMETRY, _TELEMETRY_TYPES, plan.readings,
+                                direct):
+            self._partitions_read = -PARTITIONS_TTL_S
         _copy_idempotent(
             conn, "events", _EVENTS, _EVENT_TYPES,
             [(e.ts, e.device_id, e.type, e.severity, e.confidence, e.subject, Jsonb(e.attributes))
