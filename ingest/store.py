@@ -175,16 +175,13 @@ class Store:
         """The partition to COPY *readings* into directly, if one holds them all."""
         if not readings:
             return None
-        for fresh in (False, True):
-            if fresh or time.monotonic() - self._partitions_read >= PARTITIONS_TTL_S:
-                if fresh and time.monotonic() - self._partitions_read < PARTITIONS_RETRY_S:
-                    return None
-                self._partitions = read_partitions(conn)
-                self._partitions_read = time.monotonic()
+        age = time.monotonic() - self._partitions_read
+        found = partition_for(self._partitions, readings) if age < PARTITIONS_TTL_S else None
+        if found is None and age >= PARTITIONS_RETRY_S:
+            self._partitions = read_partitions(conn)
+            self._partitions_read = time.monotonic()
             found = partition_for(self._partitions, readings)
-            if found is not None:
-                return sql.Identifier(SCHEMA, found.name)
-        return None
+        return None if found is None else sql.Identifier(SCHEMA, found.name)
 
     def _write(self, conn: Conn, plan: BatchPlan) -> dict[str, float]:
         direct = self._direct(conn, plan.readings)

@@ -162,16 +162,9 @@ class Writer:
             # Its readings are committed; only the status messages lose their effect, and
             # they are kept whole as dead letters.
             log.error("%s; the batch's status messages become dead letters", exc)
-            dead = [
-                DeadLetterRow(datetime.fromtimestamp(item.message.received_at, tz=UTC),
-                              item.message.topic, item.topic.device_id, item.message.payload,
-                              "store_failed", str(exc)[:500])
-                for item in planned.decoded
-                if item.topic is not None and item.topic.channel == "status"
-            ]
-            self._metrics.rejected.labels("store_failed").inc(len(dead))
-            return not dead or self._retrier.until_done(
-                partial(self._store.write_dead_letters, dead))
+            status = [item for item in planned.decoded
+                      if item.topic is not None and item.topic.channel == "status"]
+            return not status or self._store_failed(status, exc)
 
     def _split(self, planned: Planned) -> BatchPlan | None:
         """Write the batch message by message; the device state of those stored, or
@@ -186,16 +179,22 @@ class Writer:
                 state.online.update(plan.online)
                 state.subjects.update(plan.subjects)
             except StoreError as exc:
-                message = item.message
-                dead = DeadLetterRow(
-                    datetime.fromtimestamp(message.received_at, tz=UTC), message.topic,
-                    item.topic.device_id if item.topic else None, message.payload,
-                    "store_failed", str(exc)[:500],
-                )
-                if not self._retrier.until_done(partial(self._store.write_dead_letters, [dead])):
+                if not self._store_failed([item], exc):
                     return None
-                self._metrics.rejected.labels("store_failed").inc()
         return state
+
+    def _store_failed(self, items: list[Decoded], exc: StoreError) -> bool:
+        """Keep *items* whole as ``store_failed`` dead letters; False if asked to stop."""
+        dead = [
+            DeadLetterRow(datetime.fromtimestamp(item.message.received_at, tz=UTC),
+                          item.message.topic, item.topic.device_id if item.topic else None,
+                          item.message.payload, "store_failed", str(exc)[:500])
+            for item in items
+        ]
+        if not self._retrier.until_done(partial(self._store.write_dead_letters, dead)):
+            return False
+        self._metrics.rejected.labels("store_failed").inc(len(dead))
+        return True
 
     def _acknowledge(self, batch: list[Incoming]) -> None:
         generation = self._broker.generation

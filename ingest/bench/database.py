@@ -64,8 +64,8 @@ def count_readings(url: str, target: sql.Composable, fleet: Fleet, *, distinct: 
 
 
 def backend_pids(url: str, application_name: str) -> tuple[int, ...]:
-    """The server processes serving *application_name* in this database (ingest has two
-    connections: the writer's and the planner's device lookups)."""
+    """The server processes serving *application_name* in this database (ingest has one
+    connection per writer and one for the planner's device lookups)."""
     with connection(url, application_name="cityhub-bench") as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
