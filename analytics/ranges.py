@@ -1,16 +1,17 @@
 """Which rows a notification asks the rules to look at. Pure.
 
-Ingest notifies ``{"from": ISO, "to": ISO, "devices": [...] | null}`` per committed
-batch (``null``: any device in the range). Notifications that arrive together are
-merged into one range so a busy stream costs one query, not one per batch.
+Ingest notifies a time range and the devices in it per committed batch (the payload is
+defined and decoded by :mod:`hub.notify`). Notifications that arrive together are merged
+into one range so a busy stream costs one query, not one per batch.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+from hub.notify import BadNotice, decode_range
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +24,10 @@ class TimeRange:
 def parse_notice(payload: str) -> TimeRange | None:
     """The range a notification names, or None when it is not one we understand."""
     try:
-        data = json.loads(payload)
-        start = datetime.fromisoformat(data["from"])
-        end = datetime.fromisoformat(data["to"])
-        devices = data.get("devices")
-    except (ValueError, KeyError, TypeError):
+        note = decode_range(payload)
+    except BadNotice:
         return None
-    if start.tzinfo is None or end.tzinfo is None or end < start:
-        return None
-    if devices is None:
-        return TimeRange(start, end, None)
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-        return None
-    return TimeRange(start, end, frozenset(devices))
+    return TimeRange(note.start, note.end, note.devices)
 
 
 def coalesce(ranges: Iterable[TimeRange]) -> TimeRange | None:

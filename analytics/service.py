@@ -1,6 +1,6 @@
 """`cityhub analytics`: LISTEN to ingest's notifications, evaluate the rules, raise alerts.
 
-The service listens on ``hub_telemetry`` and ``hub_events``; each notification names
+The service listens on ``hub_telemetry`` and ``hub_events`` (hub.notify); each notification names
 a time range and devices, whose rows are read and evaluated. Notifications that
 arrive together are merged into one query. Each stream's position (the newest time
 evaluated) is stored in ``hub.analytics_positions``; on start — and after losing the
@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from analytics import queries
 from analytics.ranges import TimeRange, coalesce, parse_notice
@@ -27,11 +28,11 @@ from analytics.rules import Rule, evaluate_events, evaluate_readings
 from hub.alert_store import raise_or_update
 from hub.catalogue import Catalogue, load_catalogue
 from hub.errors import MigrationError
+from hub.notify import EVENTS, TELEMETRY
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TELEMETRY, EVENTS = "hub_telemetry", "hub_events"
 RULES_REFRESH_S = 30.0
 # Catch-up walks history in slices so memory stays bounded after a long stop.
 CATCHUP_SLICE = timedelta(minutes=5)
@@ -92,11 +93,16 @@ class Evaluator:
     async def notices(self, notes: Sequence[psycopg.Notify]) -> int:
         changed = 0
         for channel in (TELEMETRY, EVENTS):
-            parsed = [parse_notice(n.payload) for n in notes if n.channel == channel]
+            parsed: list[TimeRange] = []
             for n in notes:
-                if n.channel == channel and parse_notice(n.payload) is None:
+                if n.channel != channel:
+                    continue
+                r = parse_notice(n.payload)
+                if r is None:
                     log.warning("ignoring a %s notification we cannot read: %.200s", channel, n.payload)
-            merged = coalesce(r for r in parsed if r is not None)
+                else:
+                    parsed.append(r)
+            merged = coalesce(parsed)
             if merged is None:
                 continue
             changed += await (self.telemetry(merged) if channel == TELEMETRY else self.events(merged))
@@ -109,8 +115,8 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
             await psycopg.AsyncConnection.connect(
                 url, autocommit=True, application_name="cityhub-analytics") as work:
         # LISTEN before catching up, so nothing committed meanwhile falls between the two.
-        await listen.execute("LISTEN hub_telemetry")
-        await listen.execute("LISTEN hub_events")
+        for channel in (TELEMETRY, EVENTS):
+            await listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         evaluator = Evaluator(work, catalogue)
         await evaluator.refresh_rules(force=True)
         caught = await evaluator.catch_up(margin)

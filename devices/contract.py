@@ -181,7 +181,8 @@ def _fiware_attribute(kind: Kind, metric_name: str) -> Schema:
     """One attribute in key-values, NGSI v2 (unitCode in metadata or none) and NGSI-LD form."""
     metric = kind.metrics[metric_name]
     unitless = UNITLESS[metric_name]
-    # Without a unitCode the value is in the catalogue's unit (humidity: a fraction of one).
+    # Without a unitCode the value is in the data model's unit (hub/fiware_units.UNITLESS:
+    # µg/m³ for pollutants, a fraction of one for humidity): the range is converted to it.
     scale = unitless.divide / unitless.multiply
     bare: Schema = {"type": "number", "minimum": _plain(metric.min * scale),
                     "maximum": _plain(metric.max * scale)}

@@ -30,12 +30,12 @@ REJECTION_CODES = (
     "malformed_json", "bad_topic", "unknown_device", "revoked_device", "wrong_kind",
     "unknown_metric", "unknown_field", "bad_value", "out_of_range", "bad_timestamp",
     "future_timestamp", "too_old", "bad_payload", "too_many_readings", "not_behind_gateway",
-    "unknown_event_type", "bad_unit", "store_failed",
+    "unknown_event_type", "bad_unit", "conflict", "store_failed",
 )
 FIWARE_EXAMPLE = {
     "id": "urn:ngsi-ld:AirQualityObserved:aq-jung-001", "type": "AirQualityObserved",
-    "dateObserved": "2026-11-23T10:00:00+09:00", "pm10": 41, "pm25": 18.5, "no2": 0.021,
-    "o3": 0.03, "co": 0.4, "so2": 0.003, "temperature": 7.5, "relativeHumidity": 0.62,
+    "dateObserved": "2026-11-23T10:00:00+09:00", "pm10": 41, "pm25": 18.5, "no2": 39.5,
+    "o3": 58.9, "co": 458, "so2": 7.9, "temperature": 7.5, "relativeHumidity": 0.62,
 }
 _QOS1 = {"mqtt": {"qos": 1, "bindingVersion": "0.2.0"}}
 
@@ -74,11 +74,15 @@ def _messages(catalogue: Catalogue) -> tuple[Schema, list[str], list[str]]:
                 "contentType": "application/json",
                 "summary": "Alternative telemetry payload of an air-quality station: a FIWARE Smart Data "
                            "Models AirQualityObserved entity or an array of them, key-values or "
-                           "normalized (NGSI v2 / NGSI-LD). relativeHumidity (0..1) is stored as "
+                           "normalized (NGSI v2 / NGSI-LD). Without a unitCode, as in the data "
+                           "model's examples, pollutants are in µg/m³ (gases are converted to ppm at "
+                           "25 °C), temperature in °C, and relativeHumidity (0..1) is stored as "
                            "humidity in %. A unitCode (NGSI-LD, or NGSI v2 metadata) is converted to "
                            "the catalogue's unit; the codes each attribute takes are listed in its "
-                           "schema, others are refused with bad_unit. Other attributes are ignored; "
-                           "the topic names the device.",
+                           "schema. An attribute out of range, with another unitCode (bad_unit) or not "
+                           "a number is refused alone: the others are stored and the device gets one "
+                           "rejection naming it. Other attributes are ignored; the topic names the "
+                           "device.",
                 "payload": _payload(f"./schemas/{name}.json#/$defs/fiware"),
                 "examples": [{"name": "keyValues", "payload": FIWARE_EXAMPLE}],
             }
@@ -104,7 +108,10 @@ def _messages(catalogue: Catalogue) -> tuple[Schema, list[str], list[str]]:
     messages["rejection"] = {
         "name": "rejection", "title": "Why a message was rejected", "contentType": "application/json",
         "summary": "Sent after the rejected message was kept as a dead letter. Never echoes "
-                   "secrets, personal values or other devices' data.",
+                   "secrets, personal values or other devices' data. `conflict`: a reading (device, "
+                   "metric, ts) or event (device, type, ts) whose key is already stored with "
+                   "another value; the stored value is kept and the reason names the key. The "
+                   "same value again is a redelivery and gets no reply.",
         "payload": {
             "type": "object",
             "required": ["topic", "code", "reason", "received_at"],
@@ -117,7 +124,12 @@ def _messages(catalogue: Catalogue) -> tuple[Schema, list[str], list[str]]:
             },
             "examples": [{"topic": "cityhub/v1/aq-jung-001/telemetry", "code": "out_of_range",
                           "reason": "pm10=5000 is outside the valid range 0..2000",
-                          "received_at": "2026-11-23T01:00:00.123456+00:00"}],
+                          "received_at": "2026-11-23T01:00:00.123456+00:00"},
+                         {"topic": "cityhub/v1/aq-jung-001/telemetry", "code": "conflict",
+                          "reason": "a different value is already stored at device 'aq-jung-001', "
+                                    "metric 'pm10', ts 2026-11-23T01:00:00+00:00; the stored value "
+                                    "is kept (a value is never overwritten)",
+                          "received_at": "2026-11-23T01:00:05.123456+00:00"}],
         },
     }
     return messages, telemetry, events

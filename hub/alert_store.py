@@ -2,7 +2,7 @@
 
 Every change writes one row in ``hub.alert_changes`` (its ``seq`` is the global
 change order), moves the alert's ``last_seq``, and sends
-``pg_notify('hub_alerts', {"alert_id", "seq", "state", "severity"})`` in the same
+``pg_notify('hub_alerts', {"alert_id", "seq", "state", "severity"})`` (hub.notify) in the same
 transaction, so a listener hears of a change exactly when it is committed. Every
 operator action is also appended to the audit log. Messages for an assigned agency
 go to ``hub.dispatch_outbox`` in that same transaction (ops_console/dispatch.py sends
@@ -12,7 +12,6 @@ reads and writes.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,12 +36,12 @@ from hub.alerts import (
 )
 from hub.dispatch_payload import build_payload, idempotency_key
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.notify import ALERTS, AlertNote, encode_alert
 from hub.users import OPERATIONS_ROLES
 
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 # Advisory lock key of alert changes ("alerts" in ASCII).
 _CHANGES_LOCK = 0x616C65727473
-CHANNEL = "hub_alerts"
 SYSTEM_ACTOR = "analytics"
 ASSIGNABLE_ROLES = OPERATIONS_ROLES
 
@@ -167,8 +166,8 @@ async def record_change(
         .format(COLUMNS), (seq, at, alert.id))
     updated = await cur.fetchone()
     assert updated is not None
-    note = {"alert_id": alert.id, "seq": seq, "state": alert.state, "severity": alert.severity}
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps(note)))
+    note = AlertNote(alert.id, seq, alert.state, alert.severity)
+    await conn.execute("SELECT pg_notify(%s, %s)", (ALERTS, encode_alert(note)))
     return to_alert(updated)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from hub.catalogue import Catalogue
 from hub.errors import HubError, InvalidInput
 from hub.mqtt_access import GATEWAY_KIND
-from hub.registry import check_position, validate_device_id
+from hub.registry import case_twin_message, check_position, validate_device_id
 
 COLUMNS = ("id", "kind", "zone", "lat", "lon", "gateway")
 REQUIRED = ("id", "kind")
@@ -136,20 +136,32 @@ def plan_import(
     """Split rows into new ones, ones registered already and bad ones.
 
     *registered* maps the ids of registered devices (those named in the file as a
-    device or a gateway) to their kinds.
+    device or a gateway, but for letter case: see registry.existing_ids) to their kinds.
+    Ids are compared without regard to case, as the registry does (migration 0008): a
+    row whose id differs from another row's or a registered one's only in case is bad.
     """
     bad = list(errors)
     create: list[ImportRow] = []
     present: list[ImportRow] = []
-    first_line: dict[str, int] = {}
+    first_line: dict[str, tuple[str, int]] = {}  # lower-case id -> (id, line)
     kinds: dict[str, str] = {}
+    registered_ids = {i.lower(): i for i in registered}
     gateways = {i for i, k in registered.items() if k == GATEWAY_KIND}
     for row in rows:
-        if row.id in first_line:
-            bad.append(RowError(row.line, row.id,
-                                f"device {row.id!r} appears already on line {first_line[row.id]}."))
+        folded = row.id.lower()
+        if folded in first_line:
+            seen, line = first_line[folded]
+            problem = (f"device {row.id!r} appears already on line {line}." if seen == row.id else
+                       f"device id {row.id!r} differs only in letter case from {seen!r} on line "
+                       f"{line}; device ids are case-sensitive MQTT usernames, so choose another id.")
+            bad.append(RowError(row.line, row.id, problem))
             continue
-        first_line[row.id] = row.line
+        if row.id not in registered and folded in registered_ids:
+            # Checked before the row claims its id: a later row with the id as registered
+            # is then skipped as registered, not called a twin of this bad one.
+            bad.append(RowError(row.line, row.id, case_twin_message(row.id, registered_ids[folded])))
+            continue
+        first_line[folded] = (row.id, row.line)
         kinds[row.id] = row.kind
         if row.id in registered:
             present.append(row)

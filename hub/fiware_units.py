@@ -61,7 +61,16 @@ UNITS: Mapping[str, Mapping[str, UnitCode]] = {
     }.items()
 }
 
-# Without a unitCode the catalogue's unit is assumed, except humidity, which the FIWARE
-# model defines as a fraction of one.
-_AS_IS = UnitCode("", "the catalogue's unit")
-UNITLESS: Mapping[str, UnitCode] = {metric: _AS_IS for metric in UNITS} | {"humidity": _FRACTION}
+# Without a unitCode a value is read as the data model's own examples write it: pollutant
+# concentrations in µg/m³ (the Madrid example's no2 69, so2 11, co 500), temperature in
+# °C and relativeHumidity as a fraction of one. Gases are stored in ppm, so a bare gas
+# value is converted exactly as one sent with unitCode GQ.
+UNITLESS: Mapping[str, UnitCode] = {
+    metric: units.get("GQ") or next(iter(units.values())) for metric, units in UNITS.items()
+} | {"humidity": _FRACTION}
+
+# The catalogue's unit of each metric (hub/kinds.json), for sentences that name both units.
+STORED_UNITS: Mapping[str, str] = {
+    "pm10": "µg/m³", "pm25": "µg/m³", **dict.fromkeys(_GASES_G_PER_MOL, "ppm"),
+    "temperature": "°C", "humidity": "%",
+}

@@ -96,14 +96,37 @@ def add_device(
                 ).format(_COLUMNS),
                 (device_id, kind, zone, lat, lon, gateway_id, hash_token(token), broker_hash(token)),
             ).fetchone()
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"A device with id {device_id!r} is registered already.") from None
+    except psycopg.errors.UniqueViolation as exc:
+        raise _already_registered(conn, device_id, exc) from None
     except psycopg.errors.ForeignKeyViolation:
         raise InvalidInput(
             f"Kind {kind!r} is not in the database yet; run `cityhub migrate` first."
         ) from None
     assert row is not None
     return NewDevice(_device(row), token)
+
+
+# The unique index of migration 0008: ids that differ only in letter case.
+_CASE_INDEX = "devices_id_lower"
+
+
+def case_twin_message(device_id: str, registered: str) -> str:
+    return (
+        f"Device id {device_id!r} differs only in letter case from the registered device "
+        f"{registered!r}. Device ids are MQTT usernames and topic names, which are case-sensitive, "
+        "so two such ids would be two logins and topics nobody can tell apart; choose another id."
+    )
+
+
+def _already_registered(conn: Conn, device_id: str, exc: psycopg.errors.UniqueViolation) -> AlreadyExists:
+    if exc.diag.constraint_name != _CASE_INDEX:
+        return AlreadyExists(f"A device with id {device_id!r} is registered already.")
+    # The failed INSERT ran in its own savepoint, so the transaction can still read.
+    row = conn.execute(
+        "SELECT id FROM hub.devices WHERE lower(id) = lower(%s) AND id <> %s", (device_id, device_id)
+    ).fetchone()
+    registered = str(row[0]) if row is not None else device_id.lower()
+    return AlreadyExists(case_twin_message(device_id, registered))
 
 
 def get_device(conn: Conn, device_id: str) -> Device:
@@ -163,9 +186,10 @@ def rotate_token(conn: Conn, device_id: str) -> NewDevice:
 
 
 def existing_ids(conn: Conn, ids: Sequence[str]) -> dict[str, str]:
-    """Of *ids*, those registered already, with their kinds."""
+    """The registered devices whose ids equal one of *ids* but for letter case, with their
+    kinds: the ids as registered, so a caller tells an exact match from a case twin."""
     rows = conn.execute(
-        "SELECT id, kind FROM hub.devices WHERE id = ANY(%s)", (list(ids),)
+        "SELECT id, kind FROM hub.devices WHERE lower(id) = ANY(%s)", ([i.lower() for i in ids],)
     ).fetchall()
     return {str(r[0]): str(r[1]) for r in rows}
 

@@ -6,6 +6,7 @@ environment as an argument, so tests pass a dict and never patch ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,11 +19,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.errors import ConfigError
+from hub.secret_strength import GENERATE_SECRET, secret_key_problem
 
 PREFIX = "CITYHUB_"
-
-# Values people paste from examples; a service refuses them outside demo mode.
-_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "cityhub", "demo"})
 
 
 def _default_state_dir() -> Path:
@@ -81,8 +80,17 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 90)
+    # Login throttling (docs/console.md): failures allowed per (username, address) and per
+    # address over all names before each further attempt waits, the first wait (doubling
+    # with each further failure, up to the cap), and how long failures are remembered.
     login_max_failures: int = Field(default=5, ge=1, le=1000)
-    login_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    login_address_max_failures: int = Field(default=50, ge=1, le=100_000)
+    login_delay_seconds: int = Field(default=30, ge=1, le=86_400)
+    login_max_delay_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+    login_window_seconds: int = Field(default=86_400, ge=10, le=30 * 86_400)
+    # Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For /
+    # Forwarded / X-Forwarded-Proto headers the console believes; nobody else's.
+    trusted_proxies: str = ""
     # Comma-separated Origins allowed to open the live view's WebSocket.
     console_origins: str = ""
     # Bearer secret an HTTP-calling broker (EMQX) sends to /api/v1/mqtt/auth and /acl.
@@ -133,6 +141,18 @@ class Settings(BaseSettings):
             raise ValueError("must look like mqtt://user:password@host:1883")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item.strip()!r} is not an address or CIDR "
+                                     "(e.g. 10.0.0.5, 10.0.0.0/24, ::1)") from None
+        return value
+
     @field_validator("ops_timezone")
     @classmethod
     def _time_zone(cls, value: str) -> str:
@@ -162,16 +182,20 @@ class Settings(BaseSettings):
         return self.database_url
 
     def require_service_secret(self) -> None:
-        """Refuse to run a service on an empty or example secret outside demo mode."""
+        """Refuse to run a service on an empty, example or guessable secret outside demo mode."""
         if self.demo:
             return
-        secret = self.secret_key.get_secret_value()
-        if secret.strip().lower() in _DEFAULT_SECRETS or len(secret) < 16:
+        problem = secret_key_problem(self.secret_key.get_secret_value())
+        if problem is not None:
             raise ConfigError(
-                "CITYHUB_SECRET_KEY is empty, a default, or shorter than 16 characters. Set it to "
-                "a random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`; "
-                "only `cityhub up` (demo mode) runs without one."
+                f"CITYHUB_SECRET_KEY {problem}. Set it to a random value, e.g. "
+                f"`{GENERATE_SECRET}`; only `cityhub up` (demo mode) runs without one."
             )
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.trusted_proxies.split(",") if item.strip())
 
     @property
     def console_origin_list(self) -> tuple[str, ...]:

@@ -26,8 +26,11 @@ ROLES = ("operator", "supervisor", "analyst", "admin", "vendor")
 # The groups endpoints admit, named once (docs/console.md has the table of who may do what).
 # Operations: work alerts and see devices' own data (readings, events, the live view).
 OPERATIONS_ROLES = ("operator", "supervisor", "admin")
-# Staff: everyone but vendors; analysts also read alerts, KPIs and the handover report.
-STAFF_ROLES = ("operator", "supervisor", "analyst", "admin")
+# Staff: the operations centre's people, who read alerts, KPIs and the handover report.
+STAFF_ROLES = ("operator", "supervisor", "admin")
+# Data: the open datasets (catalogue and rows). Analysts may use nothing else but
+# logging in and out (docs/console.md).
+DATA_ROLES = ("analyst", "admin")
 MIN_PASSWORD = 10
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _COLUMNS = sql.SQL("id, username, display_name, role, disabled, created_at")
@@ -141,11 +144,11 @@ def set_password(conn: Conn, username: str, password: str, *, actor: str = "cli"
     return user
 
 
-DEMO_ACCOUNTS = (("admin", "admin"), ("operator", "operator"))
+DEMO_ACCOUNTS = (("admin", "admin"), ("operator", "operator"), ("analyst", "analyst"))
 
 
 def ensure_demo_accounts(conn: Conn, path: Path) -> Path:
-    """Demo mode: an admin and an operator account, their passwords kept 0600 in *path*.
+    """Demo mode: an admin, an operator and an analyst account, passwords kept 0600 in *path*.
 
     Existing accounts keep their passwords; the file is written only when one is made.
     """

@@ -5,15 +5,18 @@ topic. Three shapes are met in the field: key-values (``"pm10": 41``), NGSI v2
 normalized (``"pm10": {"type": "Number", "value": 41, "metadata": {"unitCode": …}}``)
 and NGSI-LD normalized (``"pm10": {"type": "Property", "value": 41, "unitCode": "GQ"}``).
 The topic, not the entity id, names the device; attributes outside the catalogue
-(address, location, airQualityIndex …) are not readings and are left out.
+(address, location, airQualityIndex …) are not readings and are left out. Values are
+read by the data model's conventions (hub/fiware_units.py): without a unitCode,
+pollutants in µg/m³, temperature in °C, relativeHumidity as a fraction of one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from hub.fiware_units import ATTRIBUTES, UNITLESS, UNITS
+from hub.fiware_units import ATTRIBUTES, STORED_UNITS, UNITLESS, UNITS
 from ingest.messages import Rejection
 
 ENTITY_TYPE = "AirQualityObserved"
@@ -44,29 +47,57 @@ def _date(attribute: object) -> object:
 
 
 def _convert(metric: str, value: float, unit: str | None) -> float | Rejection:
-    if unit is None:
-        return UNITLESS[metric].convert(value)
-    known = UNITS[metric].get(unit)
+    known = UNITLESS[metric] if unit is None else UNITS[metric].get(unit)
     if known is None:
         return Rejection("bad_unit", f"unitCode {unit!r} is not supported for {metric}")
     return known.convert(value)
 
 
-def to_reading(entity: Mapping[str, Any]) -> dict[str, object] | Rejection:
-    """The ``{"ts": …, <metric>: number, …}`` reading an entity stands for."""
+def _attribute(attribute: str, metric: str, raw: object,
+               bounds: Mapping[str, tuple[float, float]]) -> float | Rejection | None:
+    """The stored value of one attribute, None if it has none, or why it is refused."""
+    value, unit = _plain(raw)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return Rejection("bad_value", f"{attribute!r} must be a number")
+    converted = _convert(metric, float(value), unit)
+    if isinstance(converted, Rejection):
+        return converted
+    limits = bounds.get(metric)
+    if limits is None:  # not this kind's metric: the reading is refused as wrong_kind
+        return converted
+    low, high = limits
+    if not low <= converted <= high:
+        stored = STORED_UNITS[metric]
+        given = f"{attribute}={value:g}" + (f" ({unit})" if unit else "")
+        as_stored = f"{converted:.6g} {stored}" + ("" if attribute == metric else f" of {metric}")
+        return Rejection("out_of_range", f"{given} is {as_stored}, outside the valid range "
+                                         f"{low:g}..{high:g} {stored}")
+    return converted
+
+
+def to_reading(entity: Mapping[str, Any], bounds: Mapping[str, tuple[float, float]]
+               ) -> tuple[dict[str, object], list[Rejection]] | Rejection:
+    """The ``{"ts": …, <metric>: number, …}`` reading an entity stands for, and the
+    attributes refused one by one (out of range, an unknown unitCode, not a number).
+
+    An entity is an observation of several independent quantities, and a station sends
+    the same entity to every subscriber: one bad attribute is refused on its own and
+    the others are kept. Only when no attribute is left is the whole entity refused.
+    """
     if "dateObserved" not in entity:
         return Rejection("bad_timestamp", "an AirQualityObserved entity has no 'dateObserved'")
     reading: dict[str, object] = {"ts": _date(entity["dateObserved"])}
+    refused: list[Rejection] = []
     for attribute, metric in ATTRIBUTES.items():
         if attribute not in entity:
             continue
-        value, unit = _plain(entity[attribute])
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return Rejection("bad_value", f"{attribute!r} must be a number")
-        converted = _convert(metric, float(value), unit)
+        converted = _attribute(attribute, metric, entity[attribute], bounds)
         if isinstance(converted, Rejection):
-            return converted
-        reading[metric] = converted
-    return reading
+            refused.append(converted)
+        elif converted is not None:
+            reading[metric] = converted
+    if refused and len(reading) == 1:
+        return Rejection(refused[0].code, "; ".join(r.reason for r in refused))
+    return reading, refused

@@ -23,6 +23,18 @@ class Incoming:
     received_at: float
 
 
+# Every reason code a dead letter may carry (docs/ingest.md explains each). A new
+# code goes here, in the docs' table and in tests/ingest/test_no_raw_plates.py, whose
+# tests fail until it does.
+DEAD_LETTER_CODES = (
+    "malformed_json", "too_deep", "bad_topic", "unknown_device", "revoked_device",
+    "wrong_kind", "unknown_metric", "unknown_field", "bad_value", "out_of_range",
+    "bad_timestamp", "bad_unit", "future_timestamp", "too_old", "bad_payload",
+    "too_many_readings", "not_behind_gateway", "unknown_event_type", "internal_error",
+    "store_failed", "conflict",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     code: str
@@ -40,6 +52,8 @@ class Accepted:
     # Pseudonymous subject (household, person) per device, from personal fields.
     subjects: dict[str, str] = field(default_factory=dict)
     first_ts: datetime | None = None
+    # FIWARE attributes refused one by one while the rest of the message is kept.
+    refused: list[Rejection] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

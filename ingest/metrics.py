@@ -22,6 +22,11 @@ class IngestMetrics:
         self.rejected = Counter(
             "cityhub_ingest_rejected", "Messages sent to the dead letters", ["reason"], registry=r
         )
+        self.dead_letters_lost = Counter(
+            "cityhub_ingest_dead_letters_lost",
+            "Rejected messages acknowledged although even a minimal dead letter was refused",
+            ["reason"], registry=r,
+        )
         self.batch_seconds = Histogram(
             "cityhub_ingest_batch_seconds", "Time to validate and commit one batch", registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),

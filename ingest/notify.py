@@ -1,9 +1,7 @@
 """What a committed batch tells the rest of the hub through NOTIFY. Pure.
 
-Listeners (analytics rules, the console's live view) learn which devices and which
-time range a batch touched and read the rows themselves, so a payload stays small
-whatever the batch size. PostgreSQL caps a payload near 8,000 bytes: past the
-budget the device list is dropped and ``null`` means "any device in the range".
+The channels and payloads are defined once, in :mod:`hub.notify`, which analytics and the
+console's live view decode with; this module only finds what a batch touched.
 """
 
 from __future__ import annotations
@@ -12,15 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 
-import msgspec
-
-TELEMETRY = "hub_telemetry"
-EVENTS = "hub_events"
-DEVICE_STATUS = "hub_device_status"
-PAYLOAD_BUDGET = 7_000
-
-_encode = msgspec.json.Encoder().encode
-
+from hub.notify import DEVICE_STATUS, EVENTS, TELEMETRY, StatusNote, encode_range, encode_status
 
 _TIME = itemgetter(0)
 _DEVICE = itemgetter(1)
@@ -32,13 +22,7 @@ def _range(channel: str, rows: Sequence[tuple[datetime, str, *tuple[object, ...]
     # per row.
     earliest: datetime = min(map(_TIME, rows))
     latest: datetime = max(map(_TIME, rows))
-    listed: list[str] | None = sorted(set(map(_DEVICE, rows)))
-    payload = {"from": earliest.isoformat(), "to": latest.isoformat(), "devices": listed}
-    encoded = _encode(payload)
-    if len(encoded) > PAYLOAD_BUDGET:
-        payload["devices"] = None
-        encoded = _encode(payload)
-    return channel, encoded.decode()
+    return channel, encode_range(earliest, latest, set(map(_DEVICE, rows)))
 
 
 def notifications(
@@ -53,5 +37,5 @@ def notifications(
     if events:
         out.append(_range(EVENTS, events))
     for device_id, is_online in online.items():
-        out.append((DEVICE_STATUS, _encode({"device_id": device_id, "online": is_online}).decode()))
+        out.append((DEVICE_STATUS, encode_status(StatusNote(device_id, is_online))))
     return out

@@ -1,7 +1,8 @@
 """Re-processing dead letters, e.g. after the missing device has been registered.
 
 A dead letter that passes now is stored and marked replayed in the same
-transaction; one that fails again stays pending with the new reason.
+transaction; one that fails again stays pending with the new reason, as does one
+whose values now conflict with stored ones (ingest/conflicts.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import psycopg
 
 from hub.db import connection
 from hub.deadletters import list_dead_letters
+from ingest.conflicts import Conflicts, rejections
 from ingest.messages import Incoming
-from ingest.pipeline import BatchPlan, Planner, decode
+from ingest.pipeline import BatchPlan, Decoded, Planner, decode
 from ingest.store import Store
 from ingest.validate import TimeWindow
 
@@ -52,15 +54,18 @@ def replay(
             after = letters[-1].id
             merged = BatchPlan()
             ok: list[int] = []
+            passed: list[Decoded] = []
             failed: list[tuple[int, str]] = []
             for letter in letters:
                 message = Incoming(letter.topic, letter.payload, 0, 0, letter.received_at.timestamp())
-                plan = planner.plan([decode(message)], devices, window)
+                decoded = decode(message)
+                plan = planner.plan([decoded], devices, window)
                 if plan.dead_letters:
                     dead = plan.dead_letters[0]
                     failed.append((letter.id, f"{dead.code}: {dead.reason}"))
                     continue
                 ok.append(letter.id)
+                passed.append(decoded)
                 merged.readings.extend(plan.readings)
                 merged.events.extend(plan.events)
                 merged.online.update(plan.online)
@@ -68,9 +73,15 @@ def replay(
 
             def mark(
                 conn: psycopg.Connection[tuple[object, ...]],
+                conflicts: Conflicts,
                 ok: list[int] = ok,
+                passed: list[Decoded] = passed,
                 failed: list[tuple[int, str]] = failed,
             ) -> None:
+                if conflicts:  # kept pending, as a fresh rejection would be
+                    clashed = dict(rejections(planner, passed, devices, window, conflicts))
+                    failed.extend((ok[i], f"{r.code}: {r.reason}") for i, r in clashed.items())
+                    ok[:] = [letter for i, letter in enumerate(ok) if i not in clashed]
                 conn.execute(
                     "UPDATE hub.dead_letters SET replayed_at = now(), replay_result = 'stored' "
                     "WHERE id = ANY(%s)", (ok,),

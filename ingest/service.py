@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from hub.errors import DatabaseUnavailable
+from hub.registry import DEVICE_ID
 from ingest.inbox import Inbox
 from ingest.messages import Incoming
 from ingest.metrics import IngestMetrics
@@ -113,9 +114,12 @@ class IngestLoop:
 
     def _resolve(self, decoded: Sequence[Decoded]) -> None:
         now = time.monotonic()
+        # Only ids the registry could hold are looked up: a gateway's payload names any
+        # string it likes, and one with a NUL would make the database refuse the query.
         wanted = {
             d for item in decoded for d in item.device_ids
             if d not in self._devices and now - self._missing.get(d, -NEGATIVE_TTL_S) >= NEGATIVE_TTL_S
+            and DEVICE_ID.fullmatch(d)
         }
         if not wanted:
             return

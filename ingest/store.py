@@ -2,9 +2,11 @@
 
 Telemetry and events are COPYed straight into their tables (telemetry into the
 partition of its day when the whole batch fits one: ingest/partitions.py); only
-when a batch collides with rows already stored (a redelivery) is it re-sent through
-a staging table with ``ON CONFLICT DO NOTHING``. Duplicates are rare, so the fast
-path wins.
+when a batch collides with rows already stored (a redelivery), or with itself, is it
+re-sent through a staging table with ``ON CONFLICT DO NOTHING``, first row first. Only
+then can a row have been left out, so only then are the staged rows compared with the
+stored ones at their keys: those whose value differs are conflicts (ingest/conflicts.py),
+reported to the caller. Duplicates are rare, so the fast path wins and costs nothing more.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -21,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from hub.db import SCHEMA, connect, table
 from hub.errors import DatabaseUnavailable
+from ingest.conflicts import Conflicts
 from ingest.errors import StoreError, WriteConflict
 from ingest.messages import DeadLetterRow, TelemetryRow
 from ingest.notify import notifications
@@ -30,10 +34,29 @@ from ingest.validate import DeviceInfo
 
 log = logging.getLogger(__name__)
 
-_TELEMETRY = ("ts", "device_id", "metric", "value")
-_TELEMETRY_TYPES = ("timestamptz", "text", "text", "float8")
-_EVENTS = ("ts", "device_id", "type", "severity", "confidence", "subject", "attributes")
-_EVENT_TYPES = ("timestamptz", "text", "text", "text", "float4", "text", "jsonb")
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    name: str  # in the hub schema
+    columns: tuple[str, ...]  # COPY order
+    types: tuple[str, ...]
+    key: tuple[str, ...]  # the primary key
+    # What a redelivery repeats exactly; another value here is a conflict. An event's
+    # severity is left out: it comes from the catalogue, not from the device.
+    value: tuple[str, ...]
+
+
+_TELEMETRY = _Table("telemetry", ("ts", "device_id", "metric", "value"),
+                    ("timestamptz", "text", "text", "float8"),
+                    ("device_id", "metric", "ts"), ("value",))
+_EVENTS = _Table("events",
+                 ("ts", "device_id", "type", "severity", "confidence", "subject", "attributes"),
+                 ("timestamptz", "text", "text", "text", "float4", "text", "jsonb"),
+                 ("device_id", "type", "ts"), ("confidence", "subject", "attributes"))
+# The staged row's position in the batch: the first of a key is inserted first, and a
+# conflict is reported by position.
+_POSITION = "ingest_position"
 _DEAD = ("received_at", "topic", "device_id", "payload", "reason_code", "reason")
 _DEAD_TYPES = ("timestamptz", "text", "text", "bytea", "text", "text")
 # last_seen is written at most this often per device: it is for operators, not billing.
@@ -62,21 +85,22 @@ def _copy(conn: Conn, target: sql.Composable, columns: Sequence[str], types: Seq
             copy.write_row(row)
 
 
-def _copy_idempotent(conn: Conn, name: str, columns: Sequence[str], types: Sequence[str],
-                     rows: Sequence[Sequence[object]], direct: sql.Composable | None = None
-                     ) -> bool:
-    """COPY *rows* into hub.*name*, or straight into *direct*, one of its partitions;
-    False if *direct* turned out unusable (the rows then went through hub.*name*)."""
+def _copy_idempotent(conn: Conn, into: _Table, rows: Sequence[Sequence[object]],
+                     direct: sql.Composable | None = None) -> tuple[bool, list[int]]:
+    """COPY *rows* into hub.*into*, or straight into *direct*, one of its partitions.
+    Returns False first if *direct* turned out unusable (the rows then went through
+    hub.*into*), and the positions in *rows* of those not stored because their key
+    holds another value."""
     if not rows:
-        return True
+        return True, []
     usable = True
-    for target in ((direct,) if direct is not None else ()) + (table(name),):
+    for target in ((direct,) if direct is not None else ()) + (table(into.name),):
         try:
             with conn.transaction():
-                _copy(conn, target, columns, types, rows)
-            return usable
+                _copy(conn, target, into.columns, into.types, rows)
+            return usable, []
         except psycopg.errors.UniqueViolation:
-            log.debug("batch for %s holds redelivered rows; using the staging path", name)
+            log.debug("batch for %s holds redelivered rows; using the staging path", into.name)
             break
         except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege,
                 psycopg.errors.CheckViolation) as exc:
@@ -84,22 +108,49 @@ def _copy_idempotent(conn: Conn, name: str, columns: Sequence[str], types: Seque
                 raise
             # Dropped, detached or not ours since we looked: the parent routes the rows.
             log.info("partition %s refused the batch (%s); copying through hub.%s",
-                     direct.as_string(conn), _brief(exc), name)
+                     direct.as_string(conn), _brief(exc), into.name)
             usable = False
-    staging = sql.Identifier(f"ingest_staging_{name}")
+    return usable, _stage(conn, into, rows)
+
+
+def _stage(conn: Conn, into: _Table, rows: Sequence[Sequence[object]]) -> list[int]:
+    """Insert *rows* through a staging table, skipping keys already stored; the
+    positions of the rows whose key now holds another value (the conflicts)."""
+    staging = sql.Identifier(f"ingest_staging_{into.name}")
+    position = sql.Identifier(_POSITION)
     conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        ).format(staging, table(name))
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS, {} integer) "
+                "ON COMMIT DELETE ROWS").format(staging, table(into.name), position)
     )
-    _copy(conn, staging, columns, types, rows)
-    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    _copy(conn, staging, (*into.columns, _POSITION), (*into.types, "int4"),
+          ((*row, n) for n, row in enumerate(rows)))
+    column_list = sql.SQL(", ").join(map(sql.Identifier, into.columns))
     conn.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-            table(name), column_list, column_list, staging
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY {} ON CONFLICT DO NOTHING").format(
+            table(into.name), column_list, column_list, staging, position
         )
     )
-    return usable
+
+    def columns(alias: str, names: Sequence[str]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
+
+    # One index lookup per staged row (LIMIT keeps the planner from hashing the whole
+    # table). Inserted rows find themselves; a key stored before, or by an earlier row
+    # of the batch, finds that value.
+    found = conn.execute(
+        sql.SQL(
+            "SELECT s.{position} FROM {staging} s CROSS JOIN LATERAL ("
+            "SELECT {stored} FROM {table} t WHERE {match} LIMIT 1) t "
+            "WHERE ({stored}) IS DISTINCT FROM ({staged}) ORDER BY s.{position}"
+        ).format(
+            position=position, staging=staging, table=table(into.name),
+            stored=columns("t", into.value), staged=columns("s", into.value),
+            match=sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("s", k))
+                for k in into.key),
+        )
+    ).fetchall()
+    return [int(n) for n, in found]  # type: ignore[call-overload]
 
 
 class Store:
@@ -142,18 +193,21 @@ class Store:
         except psycopg.Error as exc:
             raise StoreError(f"{what} was refused: {_brief(exc)}") from exc
 
-    def write(self, plan: BatchPlan, also: Callable[[Conn], None] | None = None, *,
-              device_state: bool = True) -> None:
-        """Commit everything in *plan* (and *also*'s statements), or raise and commit
-        nothing. Without *device_state* the devices' online flags and subjects are left
-        for ``write_device_state``, which a writer calls in arrival order."""
+    def write(self, plan: BatchPlan, also: Callable[[Conn, Conflicts], None] | None = None, *,
+              device_state: bool = True) -> Conflicts:
+        """Commit everything in *plan* (and *also*'s statements, which are told the
+        conflicts), or raise and commit nothing. Returns the rows left out because their
+        key holds another value: the caller reports them. Without *device_state* the
+        devices' online flags and subjects are left for ``write_device_state``, which a
+        writer calls in arrival order."""
         with self._transaction("the batch") as conn:
-            seen = self._write(conn, plan)
+            seen, conflicts = self._write(conn, plan)
             if device_state:
                 self._device_state(conn, plan)
             if also is not None:
-                also(conn)
+                also(conn, conflicts)
         self._seen_written.update(seen)
+        return conflicts
 
     def write_device_state(self, plan: BatchPlan) -> None:
         """Commit *plan*'s online flags and subjects (and their notifications) alone."""
@@ -183,20 +237,22 @@ class Store:
             found = partition_for(self._partitions, readings)
         return None if found is None else sql.Identifier(SCHEMA, found.name)
 
-    def _write(self, conn: Conn, plan: BatchPlan) -> dict[str, float]:
+    def _write(self, conn: Conn, plan: BatchPlan) -> tuple[dict[str, float], Conflicts]:
         direct = self._direct(conn, plan.readings)
-        if not _copy_idempotent(conn, "telemetry", _TELEMETRY, _TELEMETRY_TYPES, plan.readings,
-                                direct):
+        usable, readings = _copy_idempotent(conn, _TELEMETRY, plan.readings, direct)
+        if not usable:
             self._partitions_read = -PARTITIONS_TTL_S
-        _copy_idempotent(
-            conn, "events", _EVENTS, _EVENT_TYPES,
+        _, events = _copy_idempotent(
+            conn, _EVENTS,
             [(e.ts, e.device_id, e.type, e.severity, e.confidence, e.subject, Jsonb(e.attributes))
              for e in plan.events],
         )
         self._dead_letters(conn, plan.dead_letters)
         self._notify(conn, notifications(
             plan.readings, [(e.ts, e.device_id) for e in plan.events], {}))
-        return self._last_seen(conn, plan.seen)
+        conflicts = Conflicts(tuple(plan.readings[n] for n in readings),
+                              tuple(plan.events[n] for n in events))
+        return self._last_seen(conn, plan.seen), conflicts
 
     def _device_state(self, conn: Conn, plan: BatchPlan) -> None:
         # Last write wins, so these must be written in the order the messages arrived.

@@ -73,6 +73,10 @@ class Validator:
         self._rules = {name: _rules(kind) for name, kind in catalogue.kinds.items()}
         self._ts_memo: dict[int | str, datetime] = {}
 
+    @property
+    def catalogue(self) -> Catalogue:
+        return self._catalogue
+
     def _ts(self, reading: Mapping[str, Any], window: TimeWindow) -> datetime | Rejection:
         if "ts" not in reading:
             return Rejection("bad_timestamp", "a reading has no 'ts'")
@@ -85,6 +89,8 @@ class Validator:
                 ts = parse_ts(raw)
             except BadTimestamp as exc:
                 return Rejection("bad_timestamp", str(exc))
+            except OverflowError:  # an integer of hundreds of digits
+                return Rejection("bad_timestamp", "ts in epoch milliseconds is out of range")
             if memo:
                 if len(self._ts_memo) >= _TS_MEMO_SIZE:
                     self._ts_memo.clear()
@@ -113,9 +119,11 @@ class Validator:
         )
 
     def telemetry(
-        self, device_id: str, kind: str, payload: object, window: TimeWindow
+        self, device_id: str, kind: str, payload: object, window: TimeWindow,
+        refused: list[Rejection] | None = None,
     ) -> tuple[list[TelemetryRow], str | None] | Rejection:
-        """Rows for a telemetry payload, and the pseudonymous subject if one was named."""
+        """Rows for a telemetry payload, and the pseudonymous subject if one was named.
+        FIWARE attributes refused one by one (ingest/fiware.py) are added to *refused*."""
         rules = self._rules[kind]
         readings = payload if isinstance(payload, list) else [payload]
         if not readings:
@@ -131,10 +139,14 @@ class Validator:
             if not isinstance(reading, dict):
                 return Rejection("bad_payload", "each reading must be a JSON object")
             if "type" in reading and fiware.is_entity(reading):
-                converted = fiware.to_reading(reading)
+                converted = fiware.to_reading(reading, bounds)
                 if isinstance(converted, Rejection):
                     return converted
-                reading = converted
+                reading, problems = converted
+                if problems:
+                    if refused is None:  # a caller that cannot report them refuses all
+                        return Rejection(problems[0].code, "; ".join(p.reason for p in problems))
+                    refused.extend(problems)
             ts = self._ts(reading, window)
             if isinstance(ts, Rejection):
                 return ts
@@ -167,7 +179,10 @@ class Validator:
                     value.__class__ is not int or isinstance(value, bool)
                 ):
                     return Rejection("bad_value", f"{key!r} must be a number")
-                number = float(value)
+                try:
+                    number = float(value)
+                except OverflowError:  # an integer of hundreds of digits
+                    number = math.inf if value > 0 else -math.inf
                 if not limits[0] <= number <= limits[1]:
                     if math.isnan(number):
                         return Rejection("bad_value", f"{key!r} must be a number")

@@ -19,11 +19,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol
 
+from ingest.conflicts import CODE as CONFLICT
+from ingest.conflicts import Conflicts, rejections
 from ingest.errors import StoreError
+from ingest.keep_dead import keep_dead_letters
 from ingest.messages import DeadLetterRow, Incoming
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import BatchPlan, Decoded, Planner
@@ -49,7 +51,7 @@ class Broker(Protocol):
 class Writes(Protocol):
     """What a writer needs of the database (ingest.store.Store, or a test double)."""
 
-    def write(self, plan: BatchPlan, *, device_state: bool) -> None: ...
+    def write(self, plan: BatchPlan, *, device_state: bool) -> Conflicts: ...
     def write_device_state(self, plan: BatchPlan) -> None: ...
     def write_dead_letters(self, rows: list[DeadLetterRow]) -> None: ...
 
@@ -129,25 +131,27 @@ class Writer:
 
     def commit(self, planned: Planned) -> None:
         state: BatchPlan | None = planned.plan
+        found: list[Conflicts] = []
         try:
-            if not self._retrier.until_done(
-                    partial(self._store.write, planned.plan, device_state=False)):
+            if not self._retrier.until_done(partial(self._write, planned.plan, found)):
                 state = None
         except StoreError as exc:
             log.error("%s; storing the batch message by message", exc)
-            state = self._split(planned)
+            state = self._split(planned, found)
+        report = self._conflicts(planned, found) if state is not None else None
         commit_time = time.time()
         # Stopping: nothing more is acknowledged, and the broker redelivers.
-        if state is None or not self._turns.wait(planned.seq):
+        if state is None or report is None or not self._turns.wait(planned.seq):
             return
         acknowledged = False
         try:
             if self._device_state(planned, state):
                 self._acknowledge(planned.batch)
                 acknowledged = True
-                for topic, payload in planned.plan.errors:
+                for topic, payload in planned.plan.errors + report.errors:
                     self._broker.publish(topic, payload)
-                self._count(planned.plan, commit_time, planned.started)
+                self._count(planned.plan, report, sum(len(c.readings) for c in found),
+                            commit_time, planned.started)
         finally:
             if acknowledged:
                 self._turns.done(planned.seq, len(planned.batch))
@@ -164,34 +168,60 @@ class Writer:
             log.error("%s; the batch's status messages become dead letters", exc)
             status = [item for item in planned.decoded
                       if item.topic is not None and item.topic.channel == "status"]
-            return not status or self._store_failed(status, exc)
+            return not status or self._store_failed(status, planned.devices, exc)
 
-    def _split(self, planned: Planned) -> BatchPlan | None:
+    def _write(self, plan: BatchPlan, found: list[Conflicts]) -> None:
+        conflicts = self._store.write(plan, device_state=False)
+        if conflicts:  # only a committed write gets here
+            found.append(conflicts)
+
+    def _conflicts(self, planned: Planned, found: list[Conflicts]) -> BatchPlan | None:
+        """The ``conflict`` dead letters (written now, after the batch's commit) and
+        error replies for *found*; None if asked to stop. Should ingest die before the
+        dead letters are written, the broker redelivers the batch and the same
+        conflicts are found again: a stored value never changes."""
+        if not found:
+            return BatchPlan()
+        planner, decoded = self._planner, planned.decoded
+        clashes = rejections(planner, decoded, planned.devices, planned.window,
+                             sum(found, Conflicts()))
+        report = BatchPlan()
+        for index, rejection in clashes:
+            planner.reject(report, decoded[index], rejection, planned.devices)
+        log.info("%d messages carried a different value at a stored key", len(clashes))
+        letters = [(full, planner.minimal_dead_letter(decoded[index], CONFLICT))
+                   for full, (index, _) in zip(report.dead_letters, clashes, strict=True)]
+        if not keep_dead_letters(letters, self._store.write_dead_letters, self._retrier,
+                                 self._metrics):
+            return None
+        return report
+
+    def _split(self, planned: Planned, found: list[Conflicts]) -> BatchPlan | None:
         """Write the batch message by message; the device state of those stored, or
         None if asked to stop."""
         state = BatchPlan()
         for item in planned.decoded:
             plan = self._planner.plan([item], planned.devices, planned.window)
             try:
-                if not self._retrier.until_done(
-                        partial(self._store.write, plan, device_state=False)):
+                if not self._retrier.until_done(partial(self._write, plan, found)):
                     return None
                 state.online.update(plan.online)
                 state.subjects.update(plan.subjects)
             except StoreError as exc:
-                if not self._store_failed([item], exc):
+                if not self._store_failed([item], planned.devices, exc):
                     return None
         return state
 
-    def _store_failed(self, items: list[Decoded], exc: StoreError) -> bool:
-        """Keep *items* whole as ``store_failed`` dead letters; False if asked to stop."""
-        dead = [
-            DeadLetterRow(datetime.fromtimestamp(item.message.received_at, tz=UTC),
-                          item.message.topic, item.topic.device_id if item.topic else None,
-                          item.message.payload, "store_failed", str(exc)[:500])
-            for item in items
-        ]
-        if not self._retrier.until_done(partial(self._store.write_dead_letters, dead)):
+    def _store_failed(self, items: list[Decoded], devices: dict[str, DeviceInfo],
+                      exc: StoreError) -> bool:
+        """Keep *items* as ``store_failed`` dead letters, redacted like every other dead
+        letter (ingest/keep_dead.py: what if even they are refused); False if asked to
+        stop."""
+        planner, reason = self._planner, str(exc)[:500]
+        dead = [(planner.dead_letter(item, devices, "store_failed", reason),
+                 planner.minimal_dead_letter(item, "store_failed")) for item in items]
+        if not keep_dead_letters(dead, self._store.write_dead_letters, self._retrier,
+                                 self._metrics):
             return False
         self._metrics.rejected.labels("store_failed").inc(len(dead))
         return True
@@ -207,11 +237,13 @@ class Writer:
         if stale:
             log.info("%d committed messages came from an earlier connection; not acked", stale)
 
-    def _count(self, plan: BatchPlan, commit_time: float, started: float) -> None:
+    def _count(self, plan: BatchPlan, conflicts: BatchPlan, refused_readings: int,
+               commit_time: float, started: float) -> None:
         m = self._metrics
-        m.stored.inc(plan.accepted)
-        m.readings.inc(len(plan.readings))
-        for code, n in plan.rejected.items():
+        # A message with a conflict counts as rejected (its code), not as stored.
+        m.stored.inc(plan.accepted - len(conflicts.dead_letters))
+        m.readings.inc(len(plan.readings) - refused_readings)
+        for code, n in (plan.rejected + conflicts.rejected).items():
             m.rejected.labels(code).inc(n)
         observe = m.lag.observe
         for reading_time in plan.reading_times:

@@ -1,17 +1,16 @@
-"""Logins, refresh-token rotation and login throttling (the console's async account I/O).
+"""Logins and refresh-token rotation (the console's async account I/O).
 
 Refresh tokens are random strings; only their SHA-256 is stored. Using one revokes
 it and issues its successor; presenting an already-used token again means it was
-copied, so every session of that user is ended. Failed logins are recorded in
-``hub.login_attempts`` so all console processes throttle together.
+copied, so every session of that user is ended. Checked logins are kept in
+``hub.login_attempts``; throttling them is ops_console/throttle.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from hub import audit
@@ -20,7 +19,6 @@ from hub.settings import Settings
 from hub.users import REVOKE_SESSIONS, verify_password
 from ops_console.auth import Principal
 from ops_console.db import AsyncConn
-from ops_console.errors import LoginThrottled
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +33,8 @@ class RefreshOutcome:
     reason: Literal["ok", "unknown", "expired", "reused", "revoked", "disabled"]
 
 
-async def check_throttle(conn: AsyncConn, settings: Settings, username: str, client_ip: str) -> None:
-    """Raise :class:`LoginThrottled` after too many recent failures for the name or the address."""
-    window = timedelta(seconds=settings.login_window_seconds)
-    cur = await conn.execute(
-        "SELECT count(*), min(at), now() FROM hub.login_attempts WHERE NOT ok AND username = %(u)s "
-        "AND at > now() - %(w)s AND at > coalesce((SELECT max(at) FROM hub.login_attempts "
-        "WHERE ok AND username = %(u)s), '-infinity') "
-        "UNION ALL SELECT count(*), min(at), now() FROM hub.login_attempts "
-        "WHERE NOT ok AND client_ip = %(ip)s AND at > now() - %(w)s",
-        {"u": username, "ip": client_ip, "w": window},
-    )
-    for failures, oldest, now in await cur.fetchall():
-        if failures >= settings.login_max_failures and isinstance(oldest, datetime):
-            wait = (oldest + window - now).total_seconds()
-            raise LoginThrottled(max(1, math.ceil(wait)))
-
-
 async def record_attempt(conn: AsyncConn, username: str, client_ip: str, ok: bool) -> None:
+    """Keep the outcome of a checked login in the history (throttling: ops_console/throttle.py)."""
     await conn.execute("INSERT INTO hub.login_attempts (username, client_ip, ok) VALUES (%s, %s, %s)",
                        (username, client_ip, ok))
 

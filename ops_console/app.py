@@ -20,6 +20,7 @@ from ops_console import input_guard
 from ops_console.api import alerts as alerts_api
 from ops_console.api import audit as audit_api
 from ops_console.api import auth as auth_api
+from ops_console.api import datasets as datasets_api
 from ops_console.api import devices as devices_api
 from ops_console.api import events as events_api
 from ops_console.api import handover as handover_api
@@ -31,6 +32,7 @@ from ops_console.db import make_pool
 from ops_console.dispatch import dispatching
 from ops_console.live.endpoint import install as install_live
 from ops_console.metrics import MetricsMiddleware, new_registry
+from ops_console.security_headers import SecurityHeaders
 from ops_console.web import install as install_web
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics_registry = new_registry()
     app.add_middleware(input_guard.RejectNul)
+    # Outside RejectNul, so its refusals carry the headers too.
+    app.add_middleware(SecurityHeaders, settings=settings)
     # Added last, so outermost: refused requests are counted too.
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_exception_handler(HubError, _hub_error)
@@ -85,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(alerts_api.router)
     app.include_router(kpis_api.router)
     app.include_router(handover_api.router)
+    app.include_router(datasets_api.router)
     install_live(app, settings)
     install_web(app)
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from hub.analyst_sql import create_analyst_login
 from hub.cli.common import console, database_url, print_json, service_settings, settings
 from hub.db import connection
 from hub.errors import InvalidInput
@@ -40,6 +42,28 @@ def add(
     with connection(database_url(settings())) as conn:
         user = add_user(conn, username, role, password, display_name=display_name, actor="cli")
     console.print(f"created {user.role} account [bold]{user.username}[/bold]")
+
+
+@users.command("analyst-sql")
+def analyst_sql(
+    name: Annotated[str, typer.Argument(help="PostgreSQL login name, e.g. kim_research.")],
+    password_file: Annotated[Path | None, typer.Option("--password-file",
+                                                       help="Read the password from this file.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from standard input.")] = False,
+    statement_timeout: Annotated[str, typer.Option(help="Per-statement limit, e.g. 30s or 2min.")] = "30s",
+    replace: Annotated[bool, typer.Option("--replace", help="Reset the password of an existing login.")]
+    = False,
+) -> None:
+    """Create a read-only PostgreSQL login for a data scientist (the anon schema only)."""
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").strip()
+    else:
+        password = _read_password(password_stdin)
+    with connection(database_url(settings())) as conn:
+        create_analyst_login(conn, name, password, statement_timeout=statement_timeout, replace=replace)
+    console.print(f"SQL login [bold]{name}[/bold] reads the anon schema only "
+                  f"(statement timeout {statement_timeout}).")
 
 
 @users.command("list")

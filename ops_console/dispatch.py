@@ -25,8 +25,8 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from hub.alert_store import get_alert, record_change
-from hub.dispatch_retry import RetryPolicy, judge
 from hub.settings import Settings
+from ops_console.dispatch_retry import RetryPolicy, judge
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from html import escape
 
-from hub.alert_reports import Handover, HandoverEntry
 from hub.alerts import Alert
+from ops_console.alert_reports import Handover, HandoverEntry
 
 _STYLE = """
 body { font-family: "Noto Sans KR", "Noto Sans CJK KR", sans-serif; margin: 2em; color: #111; }

@@ -30,7 +30,9 @@ class ConsoleServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", ws="websockets-sansio")
+                                lifespan="on", ws="websockets-sansio",
+                                # Like `cityhub console`: forwarded headers are the app's to judge.
+                                proxy_headers=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="console-server", daemon=True)
 

@@ -120,11 +120,20 @@ class CctvModel:
         events.sort(key=lambda e: float(e["ts"]))
         return {"person_count": count, "zone_name": camera.site}, events
 
+    def scripted_event(self, name: str, ts: float, rng: random.Random) -> dict[str, Any]:
+        """One event of type *name* at *ts*, as the camera's analytics would report it.
+
+        For scenarios (``cctv_event``): confident enough that no one doubts it was seen.
+        """
+        event = self._event(name, ts, rng)
+        event["confidence"] = round(rng.uniform(0.85, 0.97), 2)
+        return event
+
     def _event(self, name: str, ts: float, rng: random.Random) -> dict[str, Any]:
         event: dict[str, Any] = {"ts": ts, "type": name, "confidence": round(rng.uniform(0.55, 0.98), 2),
-                                 "zone_name": "view", "object_class": _OBJECTS[name]}
+                                 "zone_name": "view", "object_class": _OBJECTS.get(name, "object")}
         if name == "illegal_parking":
             event["licence_plate"] = licence_plate(rng)
-        elif _OBJECTS[name] == "person":
+        elif _OBJECTS.get(name) == "person":
             event["track_id"] = f"trk-{rng.getrandbits(32):08x}"
         return event

@@ -2,7 +2,8 @@
 
 Sensor faults change values the way broken hardware does: *stuck_value* repeats the
 value read when the fault began; *drift* adds an offset growing by ``per_hour``;
-*spike* multiplies a reading by ``factor`` with ``probability``; *dropout* sends
+*spike* multiplies a reading by ``factor`` with ``probability`` (and raises it to
+``at_least`` when given, so a spike crosses an alert level even on a clean day); *dropout* sends
 nothing (handled by the simulator). Values stay inside the catalogue's valid range, so
 the hub stores them and analytics has to notice.
 """
@@ -41,7 +42,7 @@ def apply_sensor_fault(
         value += anomaly.number("per_hour", 1.0) * (t - anomaly.start) / 3600.0
     elif anomaly.label == "spike":
         if rng.random() < anomaly.number("probability", 0.2):
-            value *= anomaly.number("factor", 8.0)
+            value = max(value * anomaly.number("factor", 8.0), anomaly.number("at_least", value))
     else:
         return
     values[metric] = round(min(max(value, low), high), 4)

@@ -9,7 +9,7 @@ its parameters. Adding a scenario is adding an entry to ``SCENARIOS``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from devices.sim.errors import SimulationError
 
@@ -19,7 +19,7 @@ HOUR = 3600.0
 # Ground-truth labels of faults in a sensor's values (devices/sim/faults.py).
 SENSOR_FAULTS = frozenset({"stuck_value", "drift", "spike", "dropout"})
 # Done once, at the device's first report inside the window (their truth: that moment).
-ONE_SHOT = frozenset({"malformed", "duplicate", "burst"})
+ONE_SHOT = frozenset({"malformed", "duplicate", "burst", "cctv_event"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,40 @@ _METERS = (
     Injection("inactive_household", "smart_meter", 2 * HOUR, 24 * HOUR, devices=1),
 )
 
+# A PM10 reading over the pm10-high warning level (150 µg/m³) even on a clean day.
+_PM10_SPIKE: dict[str, float | str] = {"metric": "pm10", "probability": 1.0, "factor": 6.0, "at_least": 180.0}
+
+# What a newcomer sees in the first minute of `cityhub up` (each device reports every
+# few seconds there): an alert from a camera, a station over the PM10 alert level, a
+# camera dropping off the map, and a payload the hub refuses (`cityhub ingest rejects`).
+_DEMO_OPENING = (
+    Injection("cctv_event", "cctv", 10, MIN, params={"type": "abandoned_object"}),
+    Injection("spike", "air_quality", 25, 3 * MIN, params=_PM10_SPIKE),
+    Injection("offline", "cctv", 40, 3 * MIN),
+    Injection("malformed", "air_quality", 50, MIN, params={"form": "out_of_range"}),
+)
+
+# Then one short incident every five minutes, in this order, round and round: most raise
+# an alert (threshold or CCTV event), the others show on the map or in the dead letters.
+_DEMO_ROUND = (
+    Injection("cctv_event", "cctv", 0, MIN, params={"type": "loitering"}),
+    Injection("spike", "air_quality", 0, 3 * MIN, params=_PM10_SPIKE),
+    Injection("cctv_event", "cctv", 0, MIN, params={"type": "fall"}),
+    Injection("offline", "air_quality", 0, 3 * MIN),
+    Injection("cctv_event", "cctv", 0, MIN, params={"type": "illegal_parking"}),
+    Injection("spike", "air_quality", 0, 3 * MIN,
+              params={"metric": "pm25", "probability": 1.0, "factor": 5.0, "at_least": 90.0}),
+    Injection("cctv_event", "cctv", 0, MIN, params={"type": "intrusion"}),
+    Injection("malformed", "smart_meter", 0, MIN, params={"form": "not_a_number"}),
+)
+
+
+def _demo_round(every_s: float, until_s: float) -> tuple[Injection, ...]:
+    """``_DEMO_ROUND`` laid out every *every_s* seconds, from *every_s* until before *until_s*."""
+    starts = [every_s * n for n in range(1, int(until_s // every_s) + 1) if every_s * n < until_s]
+    return tuple(replace(_DEMO_ROUND[n % len(_DEMO_ROUND)], at_s=at) for n, at in enumerate(starts))
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("normal", "Ordinary days: daily and weekly cycles, Poisson CCTV events, no anomalies."),
     Scenario(
@@ -101,12 +135,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "household.", _METERS),
     Scenario(
         "demo",
-        "For `cityhub up`: a little of everything, again every six hours.",
-        (
-            Injection("malformed", "air_quality", 2 * MIN, MIN, params={"form": "out_of_range"}),
-            Injection("offline", "cctv", 3 * MIN, 5 * MIN),
-            Injection("spike", "air_quality", 5 * MIN, HOUR,
-                      params={"metric": "pm10", "probability": 0.3, "factor": 6}),
+        "For `cityhub up`: alerts from the first minute, a short incident every five minutes, "
+        "a crowd, a short dust episode, a theft and a fire; again every six hours.",
+        _DEMO_OPENING + _demo_round(5 * MIN, 6 * HOUR) + (
             Injection("crowd_build_up", "cctv", 10 * MIN, 60 * MIN,
                       params={"peak": 700.0, "threshold": 300.0}),
             Injection("asian_dust", "air_quality", 20 * MIN, 3 * HOUR, devices=0,

@@ -47,31 +47,40 @@ class Transition:
 def _resolve(scenario: Scenario, fleet: Sequence[SimDevice], seed: int, start: float,
              eligible: Eligible) -> list[Anomaly]:
     rng = random.Random(f"{seed}:scenario:{scenario.name}")
-    taken: set[tuple[str, str]] = set()  # (label, device): one of each per device
+    # (label, device) → the windows it is taken for: a device has one anomaly of a label at
+    # a time, but may have it again later (the demo's incidents come round again).
+    taken: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    busy: set[str] = set()
     anomalies: list[Anomaly] = []
     for n, injection in enumerate(scenario.injections):
+        begin = start + injection.at_s
+        window = (begin, begin + injection.duration_s)
         candidates = [d for d in fleet if d.kind == injection.kind and eligible(injection, d)
-                      and (injection.label, d.id) not in taken]
+                      and not _overlaps(taken.get((injection.label, d.id), ()), window)]
         if injection.devices == 0:
             picked = candidates
         else:
             # Prefer devices no other injection took, so faults do not mask each other.
-            busy = {device for _, device in taken}
             fresh = [d for d in candidates if d.id not in busy]
             pool = fresh if len(fresh) >= injection.devices else candidates
             picked = rng.sample(pool, min(injection.devices, len(pool)))
         if not picked:
             continue
-        taken.update((injection.label, d.id) for d in picked)
-        begin = start + injection.at_s
+        for d in picked:
+            taken.setdefault((injection.label, d.id), []).append(window)
+            busy.add(d.id)
         # A one-shot fault happens at the device's first report after its start, however
         # long the device takes to report.
-        end = float("inf") if injection.label in ONE_SHOT else begin + injection.duration_s
+        end = float("inf") if injection.label in ONE_SHOT else window[1]
         anomalies.append(Anomaly(
             n + 1, injection.label, scenario.name, tuple(d.id for d in picked),
             begin, end, dict(injection.params),
         ))
     return anomalies
+
+
+def _overlaps(windows: Sequence[tuple[float, float]], window: tuple[float, float]) -> bool:
+    return any(start < window[1] and window[0] < end for start, end in windows)
 
 
 class Schedule:

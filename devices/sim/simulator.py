@@ -83,11 +83,17 @@ class Simulator:
         self._last_ms: dict[str, int] = {}
         self._stuck: dict[tuple[int, int, str], float] = {}
         self._done: set[tuple[int, int, str]] = set()
+        # Event type → severity of the alert it raises (the catalogue's CCTV events).
+        self.cctv_events = {name: e.severity for name, e in kinds["cctv"].events.items()} \
+            if "cctv" in kinds else {}
         for a in self.schedule.base:
             if a.label == "malformed":
                 form = a.text("form", "truncated_json")
                 if form not in MALFORMED_FORMS:
                     raise ValueError(f"Scenario {scenario.name!r}: unknown malformed form {form!r}.")
+            elif a.label == "cctv_event" and a.text("type", "") not in self.cctv_events:
+                raise ValueError(f"Scenario {scenario.name!r}: cctv_event of unknown type "
+                                 f"{a.text('type', '')!r}; the catalogue has {', '.join(self.cctv_events)}.")
 
     def _eligible(self, injection: Injection, device: SimDevice) -> bool:
         if injection.label == "theft":
@@ -197,6 +203,13 @@ class Simulator:
             self.truth.append(TruthRecord(a.scenario, a.label, (device.id,), t, t, {
                 "copies": 2, "expected": "stored once"}))
             return [Outgoing(telemetry_topic, payload)]
+        if a.label == "cctv_event":
+            name = a.text("type", "")
+            event = self.cameras.scripted_event(name, t, self.rng)
+            event["ts"] = ts_ms
+            self.truth.append(TruthRecord(a.scenario, a.label, (device.id,), t, t, {
+                "type": name, "expected": f"alert event:{name} ({self.cctv_events[name]})"}))
+            return [Outgoing(self._topics[device.id][1], _encode(event))]
         if a.label == "malformed":
             form = a.text("form", "truncated_json")
             metric = next(iter(self.bounds[device.kind]), "value")

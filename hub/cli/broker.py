@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from hub.broker import Conn, WrittenConfig, read_pid_file, reload_broker, set_account, write_config
+from hub.broker import (
+    Conn,
+    WrittenConfig,
+    reload_broker,
+    reload_from_pid_file,
+    set_account,
+    write_config,
+)
 from hub.cli.common import console, database_url, errors, print_json, running_broker, settings
 from hub.db import connection
 from hub.errors import ConfigError, HubError, InvalidInput
@@ -31,10 +38,19 @@ def _owner(user: str | None) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _pid(reload_pid: int | None, pid_file: Path | None) -> int | None:
+def _reload(reload_pid: int | None, pid_file: Path | None) -> tuple[int | None, str]:
+    """SIGHUP the broker if one is named and running: (its pid, a line for the user)."""
     if reload_pid is not None:
-        return reload_pid
-    return read_pid_file(pid_file) if pid_file is not None else None
+        reload_broker(reload_pid)
+        return reload_pid, f"reloaded the broker (SIGHUP to {reload_pid})"
+    if pid_file is None:
+        return None, "the broker was not told: give --reload-pid or --pid-file, or send it SIGHUP"
+    pid = reload_from_pid_file(pid_file)
+    if pid is None:
+        # Before the broker's first start (or while it is stopped): not an error.
+        return None, (f"the broker is not running (no live process in {pid_file}); "
+                      "it reads the files when it starts")
+    return pid, f"reloaded the broker (SIGHUP to {pid} from {pid_file})"
 
 
 def _describe(written: WrittenConfig) -> str:
@@ -49,7 +65,8 @@ def config_command(
     broker_path: Annotated[Path | None, typer.Option(
         help="Where the broker sees --dir, if elsewhere (e.g. /mosquitto/config in a container).")] = None,
     owner: Annotated[str | None, typer.Option(
-        help="User or uid to own the files, the one the broker runs as (e.g. 1883).")] = None,
+        help="User or uid to own the files, the one the broker runs as (e.g. 1883). Default "
+             "for root: the files' current owner, else the user mosquitto.")] = None,
     reload_pid: Annotated[int | None, typer.Option(help="Send this broker process SIGHUP.")] = None,
     pid_file: Annotated[Path | None, typer.Option(
         help="Send SIGHUP to the process in this pid file [CITYHUB_BROKER_PID_FILE].")] = None,
@@ -65,17 +82,14 @@ def config_command(
     with connection(database_url(current)) as conn:
         written = write_config(conn, target, with_simulator=with_simulator,
                                broker_path=broker_path, owner=_owner(owner))
-    pid = _pid(reload_pid, pid_file or current.broker_pid_file)
-    if pid is not None:
-        reload_broker(pid)
+    pid, outcome = _reload(reload_pid, pid_file or current.broker_pid_file)
     if as_json:
         print_json({"directory": str(written.directory), "devices": written.devices,
                     "gateways": written.gateways, "services": list(written.services),
                     "files": [str(p) for p in written.files], "reloaded_pid": pid})
         return
     console.print(f"wrote broker logins for {_describe(written)}")
-    console.print("reloaded the broker (SIGHUP to " + str(pid) + ")" if pid is not None else
-                  "the broker was not told: give --reload-pid or --pid-file, or send it SIGHUP")
+    console.print(outcome)
 
 
 @app.command("account")
@@ -125,11 +139,21 @@ def sync_broker(conn: Conn, current: Settings) -> str | None:
         directory, pid_file = embedded
         with_simulator = True
     try:
-        written = write_config(conn, directory, with_simulator=with_simulator)
-        if pid_file is None:
-            return f"broker files updated in {written.directory}; send the broker SIGHUP to apply them"
-        reload_broker(read_pid_file(pid_file))
+        # Written even before the ingest account exists: whichever an administrator sets
+        # up first, the device logins are in the files when the broker starts.
+        written = write_config(conn, directory, with_simulator=with_simulator, require_ingest=False)
+        pid = reload_from_pid_file(pid_file) if pid_file is not None else None
     except HubError as exc:
         # The registry change stands (and its token was printed); only the broker lags.
         return f"warning: the broker was not updated: {exc} Run `cityhub broker config` when fixed."
-    return f"broker files updated in {written.directory} and the broker reloaded"
+    done = f"broker files updated in {written.directory}"
+    if pid_file is None:
+        done += "; send the broker SIGHUP to apply them"
+    elif pid is None:
+        done += f"; the broker is not running (no live process in {pid_file}), it reads them when it starts"
+    else:
+        done += " and the broker reloaded"
+    if INGEST_ACCOUNT not in written.services:
+        done += (f"; the ingest service has no broker account yet: "
+                 f"`cityhub broker account {INGEST_ACCOUNT}`")
+    return done

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from importlib.metadata import entry_points
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 import typer
 
-from hub.cli import audit, broker, devices, keys
+from hub.cli import audit, broker, datasets, devices, keys
 from hub.cli.common import errors
 from hub.cli.migrate import migrate_command
 from hub.cli.telemetry import telemetry_command
@@ -29,21 +31,45 @@ app.add_typer(devices.app, name="device")
 app.add_typer(keys.app, name="keys")
 app.add_typer(broker.app, name="broker")
 app.add_typer(audit.app, name="audit")
+app.add_typer(datasets.app, name="datasets")
+app.command("export")(datasets.export_command)
 bench = typer.Typer(no_args_is_help=True, help="Measure speed; figures go to docs/benchmarks.md.")
 app.add_typer(bench, name="bench")
+
+
+def missing_package(title: str, exc: ModuleNotFoundError) -> Callable[[], None]:
+    """A stand-in for a command whose module needs a package that is not installed: every
+    other command still runs, and this one says what is missing when it is invoked.
+    (tests/test_base_install.py keeps every real command off this path on a base install.)"""
+    package = (exc.name or "?").partition(".")[0]
+
+    def unavailable() -> None:
+        errors.print(f"[red]error:[/red] `{title}` needs the Python package {package!r}, which is "
+                     f"not installed: pip install -c constraints.txt {package}")
+        raise typer.Exit(1)
+
+    unavailable.__doc__ = f"(unavailable: needs the Python package {package!r})"
+    return unavailable
+
+
+def _load(ep: EntryPoint, title: str) -> Any:
+    try:
+        return ep.load()
+    except ModuleNotFoundError as exc:
+        return missing_package(title, exc)
 
 
 @functools.cache  # once: a second call would register every command again
 def _plugins() -> None:
     # Other packages register here, so hub never imports them.
     for ep in entry_points(group="cityhub.commands"):
-        command = ep.load()
+        command = _load(ep, f"cityhub {ep.name}")
         if isinstance(command, typer.Typer):
             app.add_typer(command, name=ep.name)
         else:
             app.command(ep.name)(command)
     for ep in entry_points(group="cityhub.bench"):
-        bench.command(ep.name)(ep.load())
+        bench.command(ep.name)(_load(ep, f"cityhub bench {ep.name}"))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ then ingest and the demo publisher as child processes. Ctrl-C stops them all.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import signal
@@ -32,16 +33,28 @@ from hub.users import ensure_demo_accounts
 # meters and a camera: 40 devices for `cityhub simulate` (ids as the simulator makes them).
 _DEMO_ZONES = [("jung-gu", 37.5641, 126.9979), ("jongno-gu", 37.5735, 126.9790),
                ("yongsan-gu", 37.5326, 126.9905), ("mapo-gu", 37.5663, 126.9019)]
-_DEMO_KINDS = [("aq", "air_quality", 3), ("meter", "smart_meter", 6), ("cctv", "cctv", 1)]
+_DEMO_KINDS = [("cctv", "cctv", 1), ("aq", "air_quality", 3), ("meter", "smart_meter", 6)]
+_SPACING_M = 110.0  # the sunflower's scale: neighbours about 200 m apart
+_GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
+
+
+def around(lat: float, lon: float, index: int) -> tuple[float, float]:
+    """The *index*-th place of a sunflower spiral around (lat, lon): every device of a
+    district at a place of its own, ~200 m from its neighbours, within ~350 m of the centre."""
+    r = _SPACING_M * math.sqrt(index + 0.5)
+    a = index * _GOLDEN_ANGLE
+    north, east = r * math.cos(a), r * math.sin(a)
+    return (round(lat + north / 111_000, 6),
+            round(lon + east / (111_000 * math.cos(math.radians(lat))), 6))
+
+
 # (id, kind, zone, lat, lon)
 DEMO_DEVICES = [
-    (f"{prefix}-{zone.removesuffix('-gu')}-{n:04d}", kind, zone,
-     round(lat + 0.002 * (n - 3), 6), round(lon + 0.003 * (k - 1), 6))
+    (f"{prefix}-{zone.removesuffix('-gu')}-{n:04d}", kind, zone, *around(lat, lon, index))
     for zone, lat, lon in _DEMO_ZONES
-    for k, (prefix, kind, count) in enumerate(_DEMO_KINDS)
-    for n in range(1, count + 1)
+    for index, (prefix, kind, n) in enumerate(
+        (prefix, kind, n) for prefix, kind, count in _DEMO_KINDS for n in range(1, count + 1))
 ]
-
 
 def _secret(state_dir: Path) -> str:
     path = state_dir / "demo-secret-key"

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from hub.bench_storage import DEFAULT_SERVER
+from hub.bench.database import DEFAULT_SERVER
 from hub.cli.common import console
 from ingest.bench import report
 from ingest.bench.config import BenchConfig

@@ -15,14 +15,14 @@ from typing import Protocol
 
 from psycopg import sql
 
+from hub.bench.errors import BenchError
+from hub.bench.histogram import Histogram
+from hub.bench.processes import Child, LineFollower
 from hub.db import table
 from hub.embedded import free_port
-from ingest.bench.errors import BenchError
-from ingest.bench.histogram import Histogram
 from ingest.bench.naive import APPLICATION_NAME as NAIVE_APPLICATION_NAME
 from ingest.bench.naive import TABLE as NAIVE_TABLE
 from ingest.bench.naive import NaiveProgress
-from ingest.bench.processes import Child, LineFollower
 from ingest.bench.promtext import scrape
 from ingest.metrics import LAG_BUCKETS
 

@@ -11,8 +11,10 @@ from typing import cast
 import psycopg
 from psycopg import sql
 
+from hub.bench.errors import BenchError
 from hub.catalogue import load_catalogue
 from hub.db import connect, connection, table
+from hub.migrate import migration_status
 from hub.scratch import scratch_database
 from ingest.bench.fleet import Fleet
 from ingest.bench.naive import TABLE as NAIVE_TABLE
@@ -36,17 +38,37 @@ def throwaway_database(admin_url: str) -> Iterator[str]:
         yield url
 
 
+def forget_statements(profile: str | None) -> tuple[sql.Composed, ...]:
+    """The DELETEs that remove a run's rows (each takes one parameter: the fleet's LIKE
+    pattern) from a database of storage *profile* (as ``cityhub migrate`` recorded it).
+
+    On the plain profile the hub keeps the one-minute rollup in a table of its own, so the
+    run's rows are deleted there too. On TimescaleDB ``telemetry_1m`` is a continuous
+    aggregate, a view that refuses DELETE: deleting from the ``telemetry`` hypertable is
+    enough, as TimescaleDB invalidates those buckets and its refresh policy recomputes them.
+    """
+    tables: tuple[str, ...]
+    if profile == "plain":
+        tables = ("telemetry", "telemetry_1m", "dead_letters")
+    elif profile == "timescale":
+        tables = ("telemetry", "dead_letters")
+    else:
+        raise BenchError(f"The database records the storage profile {profile!r}; the bench knows "
+                         "how to clean up only 'plain' and 'timescale'. Run `cityhub migrate`.")
+    deletes = [sql.SQL("DELETE FROM {} WHERE device_id LIKE %s").format(table(name)) for name in tables]
+    # Devices behind a gateway refer to it: they go first.
+    deletes.append(sql.SQL("DELETE FROM {} WHERE id LIKE %s AND gateway_id IS NOT NULL").format(
+        table("devices")))
+    deletes.append(sql.SQL("DELETE FROM {} WHERE id LIKE %s").format(table("devices")))
+    return tuple(deletes)
+
+
 def forget_fleet(url: str, fleet: Fleet) -> None:
     """Remove a run's devices, rows and naive table from a database the bench did not make."""
-    pattern = f"{fleet.tag}-%"
+    statements = forget_statements(migration_status(url).profile)
     with connection(url, application_name="cityhub-bench") as conn:
-        for name, column in (("telemetry", "device_id"), ("telemetry_1m", "device_id"),
-                             ("dead_letters", "device_id")):
-            conn.execute(sql.SQL("DELETE FROM {} WHERE {} LIKE %s").format(
-                table(name), sql.Identifier(column)), (pattern,))
-        conn.execute("DELETE FROM hub.devices WHERE id LIKE %s AND gateway_id IS NOT NULL",
-                     (pattern,))
-        conn.execute("DELETE FROM hub.devices WHERE id LIKE %s", (pattern,))
+        for statement in statements:
+            conn.execute(statement, (f"{fleet.tag}-%",))
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(NAIVE_TABLE))
 
 
@@ -73,12 +95,6 @@ def backend_pids(url: str, application_name: str) -> tuple[int, ...]:
             (application_name,),
         ).fetchall()
     return tuple(cast(int, r[0]) for r in rows)
-
-
-def server_version(url: str) -> str:
-    with connection(url, application_name="cityhub-bench") as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return "" if row is None else str(row[0]).split(" ", 1)[0]
 
 
 def settle(url: str) -> None:

@@ -24,7 +24,10 @@ MQTT 3.1.1 publisher, QoS 1, `devices/loadgen.py`) through a throw-away Mosquitt
 once into a naive consumer (paho with automatic acknowledgements, `json.loads`, COPY
 into a plain table, no validation) and once into the real ingest service (validation,
 registry, acknowledgement only after commit), each on a fresh broker, into a
-throw-away database.
+throw-away database. With `--database-url` it uses that database instead and removes
+the run's devices and rows afterwards; on TimescaleDB it deletes them from the
+hypertable only, and the continuous aggregate `telemetry_1m` drops their buckets at
+its next refresh.
 
 - *stored msg/s* and *data points/s*: what was committed, over the time from the first
   publish to the last commit. It cannot exceed the offered rate (`--rate`): a consumer

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.bench.machine import Machine, describe
 from hub.catalogue import load_catalogue
 from hub.embedded import ThrowawayBroker, mosquitto_binary
 from hub.migrate import migrate
@@ -17,7 +18,6 @@ from ingest.bench.config import BenchConfig
 from ingest.bench.consumers import IngestConsumer, NaiveConsumer
 from ingest.bench.database import forget_fleet, settle, throwaway_database
 from ingest.bench.fleet import make_fleet, register
-from ingest.bench.machine import Machine, describe
 from ingest.bench.trial import Trial, run_trial
 
 

@@ -1,4 +1,9 @@
-"""One trial: a fresh broker, one consumer, the paced load, and what came of it."""
+"""One trial: a fresh broker, one consumer, the paced load, and what came of it.
+
+The load comes from devices/loadgen.py, run as its own process: it is a fleet of devices
+speaking raw MQTT, so it lives with the devices (hub/bench/__init__.py says why the rest of
+the harness is in hub).
+"""
 
 from __future__ import annotations
 
@@ -13,15 +18,15 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devices.loadgen import LoadPlan, Report
+from hub.bench.errors import BenchError
+from hub.bench.histogram import Histogram
+from hub.bench.processes import Child, LineFollower, cpu_seconds
 from hub.cli.common import console
 from hub.embedded import ThrowawayBroker
 from ingest.bench.config import BenchConfig
 from ingest.bench.consumers import Consumer, Snapshot
 from ingest.bench.database import RowCount, backend_pids, count_readings
-from ingest.bench.errors import BenchError
 from ingest.bench.fleet import Fleet
-from ingest.bench.histogram import Histogram
-from ingest.bench.processes import Child, LineFollower, cpu_seconds
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from hub.alert_reports import Handover, HandoverEntry, handover
 from hub.settings import Settings
 from hub.users import STAFF_ROLES
+from ops_console.alert_reports import Handover, HandoverEntry, handover
 from ops_console.api.alert_models import AlertOut, alert_out
 from ops_console.api.kpis import KpisOut, kpis_out
 from ops_console.auth import Principal, require_roles

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from hub.alert_reports import Kpis, kpis
 from hub.users import STAFF_ROLES
+from ops_console.alert_reports import Kpis, kpis
 from ops_console.auth import Principal, require_roles
 from ops_console.db import DbConn, SettingsDep
 

@@ -11,13 +11,14 @@ readings come back. Pages are at most ``limit`` points; ``has_more`` and
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from psycopg import sql
 from pydantic import BaseModel
 
+from hub import timeseries_query
 from hub.errors import NotFound
+from hub.timeseries_query import Filter, RollupSource, SeriesQuery, Source
 from hub.users import OPERATIONS_ROLES
 from ops_console.auth import Principal, require_roles
 from ops_console.db import AsyncConn, DbConn
@@ -25,27 +26,11 @@ from ops_console.params import cursor_time, decode_cursor, encode_cursor, parse_
 
 router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
 READERS = OPERATIONS_ROLES
-ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
-
-_FILTER = sql.SQL(
-    "device_id = %(device)s AND (%(metric)s::text IS NULL OR metric = %(metric)s) "
-    "AND {t} >= %(from)s AND {t} < %(to)s AND (metric, {t}) >= (%(c_metric)s, %(c_ts)s)"
-)
-_RAW = sql.SQL("SELECT metric, ts, value FROM hub.telemetry WHERE {} ORDER BY metric, ts LIMIT %(n)s")
-_BUCKETS_RAW = sql.SQL(
-    "SELECT metric, date_bin(%(width)s, ts, %(origin)s) AS b, avg(value), min(value), max(value), "
-    "(array_agg(value ORDER BY ts DESC))[1], count(*) FROM hub.telemetry WHERE {} "
-    "GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %(n)s"
-)
-# The rollup has no "last": it is one index probe into the raw readings per bucket.
-_BUCKETS_1M = sql.SQL(
-    "SELECT r.metric, r.b, r.s / r.n, r.lo, r.hi, (SELECT value FROM hub.telemetry t "
-    "WHERE t.device_id = %(device)s AND t.metric = r.metric AND t.ts >= r.b AND t.ts < r.b + %(width)s "
-    "AND t.ts >= %(from)s AND t.ts < %(to)s "
-    "ORDER BY t.ts DESC LIMIT 1), r.n FROM (SELECT metric, date_bin(%(width)s, bucket, %(origin)s) AS b, "
-    "sum(sum) AS s, sum(n) AS n, min(min) AS lo, max(max) AS hi FROM hub.telemetry_1m WHERE {} "
-    "GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %(n)s) r ORDER BY 1, 2"
-)
+# hub.telemetry and its 1-minute rollup, through the shared query layer.
+SOURCE = Source(raw=("hub", "telemetry"), time="ts", value="value",
+                rollup=RollupSource(relation=("hub", "telemetry_1m"), time="bucket", count="n",
+                                    sum="sum", min="min", max="max"))
+_AGGREGATES = ("avg", "min", "max", "last", "count")
 
 
 class Point(BaseModel):
@@ -71,10 +56,6 @@ class Series(BaseModel):
     next_cursor: str | None
 
 
-def _minute_aligned(moment: datetime) -> bool:
-    return (moment - ORIGIN) % timedelta(minutes=1) == timedelta(0)
-
-
 async def _exists(conn: AsyncConn, device_id: str) -> None:
     cur = await conn.execute("SELECT 1 FROM hub.devices WHERE id = %s", (device_id,))
     if await cur.fetchone() is None:
@@ -96,24 +77,24 @@ async def telemetry(
     """A device's readings in ``[from, to)``, raw or per bucket, ordered by metric then time."""
     lower, upper = time_range(start, end, now=datetime.now(UTC), default_span=timedelta(days=1))
     width = parse_bucket(bucket) if bucket else None
-    c_metric, c_ts = "", lower
+    after: tuple[object, ...] | None = None
     if cursor:
         values = decode_cursor(cursor, (str, str))
         c_metric, c_ts = str(values[0]), cursor_time(values[1])
+        # The cursor names the first time of the next page: raw rows resume strictly
+        # after the microsecond before it, buckets at it.
+        after = (c_metric, c_ts - timedelta(microseconds=1) if width is None else c_ts)
     await _exists(conn, device_id)
-    params: dict[str, Any] = {"device": device_id, "metric": metric, "from": lower, "to": upper,
-                              "c_metric": c_metric, "c_ts": c_ts, "n": limit + 1,
-                              "width": width, "origin": ORIGIN}
-    if width is None:
-        source = "raw"
-        query = _RAW.format(_FILTER.format(t=sql.Identifier("ts")))
-    elif width % timedelta(minutes=1) == timedelta(0) and _minute_aligned(lower) and _minute_aligned(upper):
-        source = "rollup_1m"
-        query = _BUCKETS_1M.format(_FILTER.format(t=sql.Identifier("bucket")))
-    else:
-        source = "raw"
-        query = _BUCKETS_RAW.format(_FILTER.format(t=sql.Identifier("ts")))
-    cur = await conn.execute(query, params)
+    filters = [Filter("device_id", (device_id,))]
+    if metric is not None:
+        filters.append(Filter("metric", (metric,)))
+    built = timeseries_query.build(SOURCE, SeriesQuery(
+        start=lower, end=upper, width=width, filters=tuple(filters), limit=limit + 1,
+        columns=("metric", "ts", "value") if width is None else ("metric",),
+        aggregates=() if width is None else _AGGREGATES,
+        order=("metric", "ts") if width is None else (), after=after))
+    source = "raw" if built.source == "raw" else "rollup_1m"
+    cur = await conn.execute(built.query, built.params)
     rows = await cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -121,7 +102,7 @@ async def telemetry(
         points = [Point(metric=m, ts=ts, value=v) for m, ts, v in rows]
     else:
         points = [Point(metric=m, ts=b, avg=a, min=lo, max=hi, last=last, count=n)
-                  for m, b, a, lo, hi, last, n in rows]
+                  for b, m, a, lo, hi, last, n in rows]
     next_cursor = None
     if more:
         tail = points[-1]

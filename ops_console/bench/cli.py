@@ -21,7 +21,7 @@ import psycopg
 import typer
 from rich.console import Console
 
-from hub.bench_storage import DEFAULT_SERVER
+from hub.bench.database import DEFAULT_SERVER
 from hub.catalogue import load_catalogue
 from hub.doc_sections import replace_section
 from hub.registry import add_device

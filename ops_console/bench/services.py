@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from hub.bench.processes import Child
+from hub.bench.promtext import scrape
 from hub.embedded import ThrowawayBroker, free_port, wait_for_port
 from hub.errors import HubError
 from hub.pseudonym import ensure_keys
-from ingest.bench.processes import Child
-from ingest.bench.promtext import scrape
 
 START_TIMEOUT_S = 30.0
 
@@ -96,6 +96,7 @@ class Services:
 
 def _ingest_ready(port: int) -> bool:
     try:
-        return scrape(f"http://127.0.0.1:{port}/metrics").ready
+        # ingest/metrics.py: 1 once subscribed and consuming.
+        return scrape(f"http://127.0.0.1:{port}/metrics").value("cityhub_ingest_ready") == 1.0
     except OSError:
         return False

@@ -19,9 +19,19 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import psycopg
 
+from hub.notify import (
+    ALERTS,
+    DEVICE_STATUS,
+    EVENTS,
+    TELEMETRY,
+    BadNotice,
+    RangeNote,
+    decode_alert,
+    decode_range,
+    decode_status,
+)
 from ops_console.db import Pool
 from ops_console.live import messages, sources
 from ops_console.live.fanout import CLOSE_SHUTDOWN, FanOut
@@ -29,7 +39,6 @@ from ops_console.live.messages import Message
 
 log = logging.getLogger(__name__)
 
-ALERTS, DEVICE_STATUS, TELEMETRY, EVENTS = "hub_alerts", "hub_device_status", "hub_telemetry", "hub_events"
 CHANNELS = (ALERTS, DEVICE_STATUS, TELEMETRY, EVENTS)
 KPI_INTERVAL_S = 1.0
 
@@ -42,15 +51,13 @@ class _Range:
         self.end: datetime | None = None
         self.devices: set[str] | None = set()
 
-    def add(self, payload: dict[str, Any]) -> None:
-        start, end = datetime.fromisoformat(payload["from"]), datetime.fromisoformat(payload["to"])
-        self.start = start if self.start is None else min(self.start, start)
-        self.end = end if self.end is None else max(self.end, end)
-        listed = payload.get("devices")
-        if listed is None or self.devices is None:
+    def add(self, note: RangeNote) -> None:
+        self.start = note.start if self.start is None else min(self.start, note.start)
+        self.end = note.end if self.end is None else max(self.end, note.end)
+        if note.devices is None or self.devices is None:
             self.devices = None
         else:
-            self.devices.update(str(d) for d in listed)
+            self.devices.update(note.devices)
 
 
 class LiveService:
@@ -128,17 +135,16 @@ class LiveService:
 
     def _on_notify(self, channel: str, payload: str) -> None:
         try:
-            data = msgspec.json.decode(payload)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
             if channel == ALERTS:
+                note = decode_alert(payload)
                 self._publish_alerts([messages.alert_change(
-                    int(data["alert_id"]), int(data["seq"]), str(data["state"]), str(data["severity"]))])
+                    note.alert_id, note.seq, note.state, note.severity)])
             elif channel == DEVICE_STATUS:
-                self._on_status(str(data["device_id"]), bool(data["online"]))
+                status = decode_status(payload)
+                self._on_status(status.device_id, status.online)
             elif channel in (TELEMETRY, EVENTS):
-                self._on_range(channel, data)
-        except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
+                self._on_range(channel, decode_range(payload))
+        except BadNotice as exc:
             log.warning("live: ignoring a malformed %s notification (%s): %.200s", channel, exc, payload)
 
     def _publish_alerts(self, changes: list[Message]) -> None:
@@ -158,13 +164,13 @@ class LiveService:
         self._kick["kpis"].set()
         self.fanout.publish(messages.device_status(device_id, online, self._zones.get(device_id)))
 
-    def _on_range(self, channel: str, data: dict[str, Any]) -> None:
+    def _on_range(self, channel: str, note: RangeNote) -> None:
         attr = "_telemetry" if channel == TELEMETRY else "_events"
         pending: _Range | None = getattr(self, attr)
         if pending is None:
             pending = _Range()
             setattr(self, attr, pending)
-        pending.add(data)
+        pending.add(note)
         self._kick[channel].set()
 
     # -- workers ---------------------------------------------------------------

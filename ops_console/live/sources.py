@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from hub.alert_reports import device_connections, live_alert_counts
+from ops_console.alert_reports import device_connections, live_alert_counts
 from ops_console.live import messages
 from ops_console.live.messages import Message
 

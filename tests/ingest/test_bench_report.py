@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hub.bench.histogram import Histogram
+from hub.bench.machine import Machine
 from ingest.bench.config import BenchConfig
 from ingest.bench.database import RowCount
-from ingest.bench.histogram import Histogram
-from ingest.bench.machine import Machine
 from ingest.bench.report import figures
 from ingest.bench.runner import BenchResult
 from ingest.bench.trial import Trial

@@ -26,15 +26,18 @@ def _values(payload: object) -> dict[str, float]:
 
 
 def test_key_values_entity_becomes_readings_and_humidity_a_percentage() -> None:
+    # Without a unitCode gases are µg/m³, as in the data model's examples: at 25 °C,
+    # 94.1 µg/m³ of NO2, 98.2 of O3, 1145.6 of CO and 131 of SO2 are 0.05, 0.05, 1 and 0.05 ppm.
     entity = {
         "id": "urn:ngsi-ld:AirQualityObserved:aq-1", "type": "AirQualityObserved",
-        "dateObserved": ISO, "pm10": 41, "pm25": 18.5, "no2": 0.021, "o3": 0.03, "co": 0.4,
-        "so2": 0.003, "temperature": 7.5, "relativeHumidity": 0.62,
+        "dateObserved": ISO, "pm10": 41, "pm25": 18.5, "no2": 94.1, "o3": 98.2, "co": 1145.6,
+        "so2": 131, "temperature": 7.5, "relativeHumidity": 0.62,
         "address": {"addressLocality": "Seoul"}, "airQualityIndex": 45, "reliability": 0.9,
     }
     assert _values(entity) == {
-        "pm10": 41.0, "pm25": 18.5, "no2": 0.021, "o3": 0.03, "co": 0.4, "so2": 0.003,
-        "temperature": 7.5, "humidity": pytest.approx(62.0),
+        "pm10": 41.0, "pm25": 18.5, "no2": pytest.approx(0.05, abs=0.0005),
+        "o3": pytest.approx(0.05, abs=0.0005), "co": pytest.approx(1.0, abs=0.001),
+        "so2": pytest.approx(0.05, abs=0.0005), "temperature": 7.5, "humidity": pytest.approx(62.0),
     }
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 
 from hub.errors import DatabaseUnavailable
+from ingest.conflicts import Conflicts
 from ingest.errors import StoreError, WriteConflict
 from ingest.inbox import Inbox
 from ingest.messages import DeadLetterRow
@@ -59,10 +60,11 @@ class FakeStore:
         self._before = before_commit
         self._before_state = before_state
 
-    def write(self, plan: BatchPlan, *, device_state: bool) -> None:
+    def write(self, plan: BatchPlan, *, device_state: bool) -> Conflicts:
         assert not device_state, "writers leave device state for their turn"
         self._before(plan)
         self.committed.append([r[3] for r in plan.readings])
+        return Conflicts()
 
     def write_device_state(self, plan: BatchPlan) -> None:
         self._before_state(plan)

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from hub.catalogue import Catalogue
-from ingest.notify import DEVICE_STATUS, EVENTS, PAYLOAD_BUDGET, TELEMETRY, notifications
+from hub.notify import DEVICE_STATUS, EVENTS, PAYLOAD_BUDGET, TELEMETRY
+from ingest.notify import notifications
 from tests.fix_ingest import IngestProcess
 from tests.fix_mqtt import Broker
 from tests.helpers import Conn, new_device, now_ms

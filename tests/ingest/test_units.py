@@ -13,7 +13,7 @@ from hub.pseudonym import PseudonymKeys
 from ingest.inbox import Inbox
 from ingest.messages import Incoming, Rejection
 from ingest.pipeline import Planner, decode
-from ingest.redact import redact
+from ingest.redact import Redactor
 from ingest.topics import parse_topic, subscriptions
 from ingest.validate import DeviceInfo, TimeWindow, Validator
 
@@ -154,13 +154,15 @@ def test_replies_name_the_problem_but_never_a_personal_value() -> None:
 
 
 def test_redaction_handles_nested_and_non_json_payloads() -> None:
-    personal = CATALOGUE.personal_fields
-    nested = redact(b'[{"values": {"household_id": "H1"}, "ts": 1}]', personal, KEYS)
+    redactor = Redactor(CATALOGUE, CATALOGUE.personal_fields, KEYS)
+    raw = b'[{"values": {"household_id": "H1"}, "ts": 1}]'
+    nested = redactor.parsed(raw, msgspec.json.decode(raw), redactor.rules("smart_meter")).payload
     assert b"H1" not in nested
     assert KEYS.pseudonymise("H1").encode() in nested
-    broken = redact(b'{"licence_plate": "12AB34", oops', personal, KEYS)
-    assert b"12AB34" not in broken
-    assert redact(b'{"pm10": 1}', personal, KEYS) == b'{"pm10": 1}'
+    broken = redactor.unparsed(b'{"licence_plate": "12AB34", oops', strict=True)
+    assert broken.payload == b""
+    plain = redactor.parsed(b'{"pm10": 1}', {"pm10": 1}, redactor.rules("air_quality"))
+    assert plain.payload == b'{"pm10":1}'
 
 
 def test_the_inbox_hands_over_batches_in_order_and_blocks_when_full() -> None:

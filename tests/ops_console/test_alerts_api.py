@@ -141,7 +141,7 @@ def test_reopen_refused_when_a_newer_alert_is_live(client: httpx.Client, op: dic
 
 
 @pytest.mark.parametrize(("role", "method", "path", "status"), [
-    ("analyst", "GET", "", 200), ("analyst", "POST", "/acknowledge", 403),
+    ("analyst", "GET", "", 403), ("analyst", "POST", "/acknowledge", 403),
     ("vendor", "GET", "", 403), ("vendor", "GET", "/sop", 403),
     ("supervisor", "POST", "/acknowledge", 200), ("admin", "POST", "/escalate", 200),
 ])
@@ -275,7 +275,8 @@ def test_handover_json_and_printable_page(client: httpx.Client, op: dict[str, st
     assert [e["details"]["text"] for e in report["notes"]] == ["<script>alert(1)</script> 주의: 역 앞 혼잡"]
     assert report["raised"] == 2
     assert report["kpis"]["open_by_severity"]["critical"] == 1
-    page = client.get("/api/v1/handover/print", params={"zone": zone}, headers=bearer(token_for("analyst")))
+    page = client.get("/api/v1/handover/print", params={"zone": zone},
+                      headers=bearer(token_for("supervisor")))
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "Shift handover" in page.text

@@ -95,7 +95,8 @@ def test_refresh_rotates_and_a_reused_token_ends_every_session(console_server: C
         owner = client.post("/api/v1/auth/refresh", json={"refresh_token": new["refresh_token"]})
         assert owner.status_code == 401
         assert client.post("/api/v1/auth/refresh", json={"refresh_token": "made-up"}).status_code == 401
-        assert client.post("/api/v1/auth/refresh", json={}).status_code == 422
+        # Neither a token in the body nor the page's cookie.
+        assert client.post("/api/v1/auth/refresh", json={}).status_code == 401
     assert "auth.refresh_reused" in actions(db, username)
 
 
@@ -133,39 +134,34 @@ def test_expired_and_tampered_tokens_are_refused(console_server: ConsoleServer,
             assert client.get("/api/v1/audit", headers=bearer(bad)).status_code == 401
 
 
-def test_failed_logins_for_a_username_are_throttled_with_retry_after(
+def test_failed_logins_for_a_username_wait_from_that_address_only(
     console_server: ConsoleServer, db: Conn
 ) -> None:
     username, password = new_user(db)
     for _ in range(5):
         assert login(console_server, username, "wrong-password", "127.0.0.21")[0] == 401
-    # Even the right password, even from elsewhere, waits now.
-    status, body, headers = login(console_server, username, password, "127.0.0.22")
+    # The guesser's address waits now, even with the right password …
+    status, body, headers = login(console_server, username, password, "127.0.0.21")
     assert status == 429
-    assert 1 <= int(headers["retry-after"]) <= 900
+    assert 1 <= int(headers["retry-after"]) <= 30
     assert "Too many failed logins" in body["detail"]
     assert "auth.login_throttled" in actions(db, username)
+    # … but the guesses do not lock the account's owner out from elsewhere.
+    assert login(console_server, username, password, "127.0.0.22")[0] == 200
 
 
-def test_failed_logins_from_one_address_are_throttled(console_server: ConsoleServer, db: Conn) -> None:
-    ip = "127.0.0.31"
-    for _ in range(5):
-        assert login(console_server, f"guess-{secrets.token_hex(3)}", "wrong-password", ip)[0] == 401
-    username, password = new_user(db)
-    assert login(console_server, username, password, ip)[0] == 429
-    assert login(console_server, username, password, "127.0.0.32")[0] == 200
-
-
-def test_a_success_resets_the_username_counter(console_server: ConsoleServer, db: Conn) -> None:
+def test_a_success_resets_the_counter_of_its_address(console_server: ConsoleServer, db: Conn) -> None:
     username, password = new_user(db)
     for _ in range(4):
         assert login(console_server, username, "wrong-password", "127.0.0.41")[0] == 401
-    assert login(console_server, username, password, "127.0.0.42")[0] == 200
-    assert login(console_server, username, "wrong-password", "127.0.0.43")[0] == 401
-    assert login(console_server, username, password, "127.0.0.44")[0] == 200
+    assert login(console_server, username, password, "127.0.0.41")[0] == 200
+    for _ in range(4):
+        assert login(console_server, username, "wrong-password", "127.0.0.41")[0] == 401
+    assert login(console_server, username, password, "127.0.0.41")[0] == 200
 
 
-@pytest.mark.parametrize("secret", ["", "changeme", "secret", "short-secret"])
+@pytest.mark.parametrize("secret", ["", "changeme", "secret", "short-secret", "aaaaaaaaaaaaaaaa",
+                                    "changemechangeme", "0123456789abcdef"])
 def test_console_refuses_to_start_on_a_default_secret(database_url: str, secret: str) -> None:
     with pytest.raises(ConfigError, match="CITYHUB_SECRET_KEY"):
         create_app(load_settings({}, database_url=database_url, secret_key=secret))

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 
 from hub.catalogue import Catalogue
-from hub.dispatch_retry import RetryPolicy, judge
 from hub.settings import load_settings
 from ops_console.dispatch import AsyncConn, DispatchWorker
+from ops_console.dispatch_retry import RetryPolicy, judge
 from tests.ops_console.alert_helpers import device_with_alert
 from tests.ops_console.conftest import bearer
 from tests.waiting import wait_for

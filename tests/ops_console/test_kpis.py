@@ -11,10 +11,10 @@ import httpx
 import psycopg
 import pytest
 
-from hub.alert_reports import device_connections
 from hub.catalogue import Catalogue
 from hub.device_status import SILENCE_FACTOR, Connection
 from hub.registry import device_states
+from ops_console.alert_reports import device_connections
 from ops_console.live.sources import kpi_values
 from tests.helpers import new_device
 from tests.ops_console.alert_helpers import device_with_alert, unique_zone

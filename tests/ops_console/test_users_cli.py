@@ -53,10 +53,11 @@ def test_add_list_passwd_disable(database_url: str, db: Conn) -> None:
 
 def test_demo_accounts_are_made_once_with_a_private_password_file(db: Conn, tmp_path: Path) -> None:
     path = tmp_path / "demo-accounts.json"
-    db.execute("DELETE FROM hub.users WHERE username IN ('admin', 'operator')")
+    db.execute("DELETE FROM hub.users WHERE username IN ('admin', 'operator', 'analyst')")
     ensure_demo_accounts(db, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     first = json.loads(path.read_text())
-    assert set(first) == {"admin", "operator"}
+    assert set(first) == {"admin", "operator", "analyst"}
+    assert first["analyst"]["role"] == "analyst"
     ensure_demo_accounts(db, path)
     assert json.loads(path.read_text()) == first

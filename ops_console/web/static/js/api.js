@@ -1,43 +1,54 @@
-// REST calls with the access token; a 401 refreshes the token once, then logs out.
-const store = sessionStorage;
+// REST calls with the access token. The access token lives in this module's memory only;
+// the refresh token is an HttpOnly cookie that no script here can read (docs/console-web.md).
+// A reload, or a 401, asks /api/v1/auth/refresh for a new access token with that cookie.
+const CSRF = { "X-Requested-With": "cityhub" };
+let current = null; // { access_token, username, role }
+let refreshing = null;
 
 export function session() {
-  const raw = store.getItem("cityhub.session");
-  return raw ? JSON.parse(raw) : null;
+  return current;
+}
+
+function keep(body) {
+  current = { access_token: body.access_token, username: body.username, role: body.role };
+  return current;
 }
 
 export async function login(username, password) {
   const response = await fetch("/api/v1/auth/login", {
     method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username, password }),
+    body: JSON.stringify({ username, password, refresh_token_in: "cookie" }),
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.detail || response.statusText);
-  store.setItem("cityhub.session", JSON.stringify({ ...body, username }));
-  return session();
+  return keep(body);
 }
 
 export async function logout() {
-  const s = session();
-  store.removeItem("cityhub.session");
-  if (s) await fetch("/api/v1/auth/logout", { method: "POST", headers: auth(s),
-    body: JSON.stringify({ refresh_token: s.refresh_token }) }).catch(() => {});
+  // Through api(), so an expired access token is refreshed first; the answer clears the cookie.
+  if (current) await api("/api/v1/auth/logout", { method: "POST", body: {} }).catch(() => {});
+  current = null;
 }
 
 function auth(s) {
   return { Authorization: `Bearer ${s.access_token}`, "Content-Type": "application/json" };
 }
 
-export async function refresh() {
-  const s = session();
-  if (!s) return false;
-  const response = await fetch("/api/v1/auth/refresh", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: s.refresh_token }),
-  });
-  if (!response.ok) { store.removeItem("cityhub.session"); return false; }
-  store.setItem("cityhub.session", JSON.stringify({ ...s, ...(await response.json()) }));
+async function exchange() {
+  const response = await fetch("/api/v1/auth/refresh", { method: "POST", headers: CSRF });
+  if (!response.ok) { current = null; return false; }
+  keep(await response.json());
   return true;
+}
+
+// One refresh at a time, in this tab and (where the browser has Web Locks) across tabs: they
+// share the cookie, and presenting a refresh token that was just exchanged ends every session.
+export function refresh() {
+  if (!refreshing) {
+    const run = navigator.locks ? navigator.locks.request("cityhub.refresh", exchange) : exchange();
+    refreshing = run.finally(() => { refreshing = null; });
+  }
+  return refreshing;
 }
 
 export async function api(path, { method = "GET", body } = {}, retried = false) {
@@ -54,3 +65,7 @@ export async function api(path, { method = "GET", body } = {}, retried = false) 
   }
   return data;
 }
+
+// Importing this module resumes a session from the cookie (a top-level await), so session()
+// is right from the first line of the page's own code.
+await refresh().catch(() => false);

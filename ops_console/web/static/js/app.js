@@ -44,7 +44,8 @@ async function showBoard() {
   $("lang").textContent = language() === "ko" ? "English" : "한국어";
   drawLegend();
   const zones = await (await fetch("/static/zones.json")).json();
-  state.map = new CityMap($("map"), zones, (id) => selectDevice(id));
+  state.map = new CityMap($("map"), zones, (id) => selectDevice(id),
+    { loadDetail: (id) => api(`/api/v1/devices/${encodeURIComponent(id)}`) });
   const devices = await loadDevices();
   await Promise.all([loadAlerts(), loadKpis(), loadAudit()]);
   const zoneChannels = [...new Set(devices.map((d) => d.zone).filter(Boolean))].slice(0, 150)
@@ -80,8 +81,14 @@ async function loadLatest(devices) {
       const detail = await api(`/api/v1/devices/${encodeURIComponent(d.id)}`);
       const pm10 = detail.latest.find((r) => r.metric === "pm10");
       if (pm10 && state.map.devices.get(d.id).pm10 == null) state.map.update(d.id, { pm10: pm10.value });
+      if (!state.map.devices.get(d.id).latest) state.map.update(d.id, { latest: latestOf(detail.latest) });
     } catch { /* a device removed meanwhile */ }
   }
+}
+
+// [{metric, value, ts}] → {metric: {value, ts}}, as the map's tooltip keeps them.
+function latestOf(readings) {
+  return Object.fromEntries(readings.map((r) => [r.metric, { value: r.value, ts: r.ts }]));
 }
 
 let alertReload = null;
@@ -141,7 +148,7 @@ function onLive(message) {
     case "readings": {
       const pm10 = message.readings.find((r) => r.metric === "pm10");
       if (pm10) state.map.update(message.device_id, { pm10: pm10.value });
-      state.map.update(message.device_id, { connection: "online" });
+      state.map.update(message.device_id, { connection: "online", latest: latestOf(message.readings) });
       break;
     }
     case "kpis":

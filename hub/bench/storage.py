@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub import doc_sections
+from hub.bench.database import DEFAULT_SERVER
 from hub.db import connect
 from hub.scratch import scratch_database
 from hub.settings import load_settings
@@ -38,8 +39,6 @@ Row = tuple[object, ...]
 # One air-quality reading: its time, its device and the value of each metric.
 Reading = tuple[datetime, str, dict[str, float]]
 
-# The local server of `make services`, where benches make their throw-away databases.
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCHEMA = "bench"
 HEADING = "## Storage layout"
 DAY = timedelta(days=1)

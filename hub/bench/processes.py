@@ -12,7 +12,7 @@ from typing import IO, Generic, TypeVar
 
 import psutil
 
-from ingest.bench.errors import BenchError
+from hub.bench.errors import BenchError
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import psutil
 
-from ingest.bench.broker import mosquitto_version
-from ingest.bench.database import server_version
+from hub.bench.database import server_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,16 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "?"
+
+
+def mosquitto_version(binary: str) -> str:
+    """The version ``mosquitto -h`` names on its first line, or an empty string."""
+    try:
+        result = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    first = (result.stdout or result.stderr).splitlines()[:1]
+    return first[0].rsplit(" ", 1)[-1] if first else ""
 
 
 def describe(database_url: str, mosquitto: str) -> Machine:

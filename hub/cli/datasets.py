@@ -1,0 +1,113 @@
+"""`cityhub datasets list|show` (the catalogue) and `cityhub export` (rows to a file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hub.cli.common import console, database_url, print_json, settings
+from hub.datasets.catalogue import get_dataset, load_datasets
+from hub.datasets.describe import entry
+from hub.datasets.request import parse_rows_request
+from hub.datasets.stats import dataset_stats, run_sync
+from hub.db import connection
+
+app = typer.Typer(no_args_is_help=True, help="The open datasets for data scientists (catalogue).")
+_SUFFIX_FORMATS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow", ".arrows": "arrow",
+                   ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@app.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document per dataset, a line each.")]
+    = False,
+) -> None:
+    """Every dataset with its coverage and (estimated) row count."""
+    with connection(database_url(settings())) as conn:
+        entries = [entry(d, run_sync(conn, dataset_stats(d))) for d in load_datasets().values()]
+    if as_json:
+        for e in entries:
+            print_json(e)
+        return
+    table = Table("name", "title", "first", "last", "rows", "privacy")
+    for e in entries:
+        rows = e["rows"] if e["rows_exact"] else f"~{e['rows']}"
+        table.add_row(e["name"], f"{e['title']['en']} / {e['title']['ko']}", e["coverage"]["first"] or "–",
+                      e["coverage"]["last"] or "–", str(rows), e["privacy"])
+    console.print(table)
+
+
+@app.command("show")
+def show_command(
+    name: Annotated[str, typer.Argument(help="Dataset name, e.g. air_quality.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The catalogue entry as JSON.")] = False,
+) -> None:
+    """One dataset: description, columns, coverage, licence, privacy and how to query it."""
+    dataset = get_dataset(name)
+    with connection(database_url(settings())) as conn:
+        e = entry(dataset, run_sync(conn, dataset_stats(dataset)))
+    if as_json:
+        print_json(e)
+        return
+    console.print(f"[bold]{e['name']}[/bold] — {e['title']['en']} / {e['title']['ko']}")
+    console.print(e["description"]["en"])
+    console.print(e["description"]["ko"])
+    columns = Table("column", "type", "unit", "description")
+    for c in e["columns"]:
+        columns.add_row(c["name"], c["type"], c["unit"] or "", c["description"])
+    console.print(columns)
+    for label, value in (("coverage", f"{e['coverage']['first']} … {e['coverage']['last']}"),
+                         ("rows", f"{'' if e['rows_exact'] else '~'}{e['rows']}"),
+                         ("updated", e["update_frequency"]), ("licence", e["licence"]),
+                         ("privacy", e["privacy"]), ("filters", ", ".join(e["filters"])),
+                         ("API", e["access"]["api"]), ("client", e["access"]["client"]),
+                         ("SQL", e["access"]["sql"])):
+        console.print(f"[bold]{label}:[/bold] {value}")
+
+
+def export_command(
+    dataset_name: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name, e.g. air_quality.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    start: Annotated[str | None, typer.Option("--from", help="ISO-8601 start (inclusive).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO-8601 end (exclusive); default now.")] = None,
+    bucket: Annotated[str | None, typer.Option(help="1m, 15m, 1h or 1d.")] = None,
+    agg: Annotated[str | None, typer.Option(help="With --bucket: avg,min,max,sum,count,last.")] = None,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="parquet, csv, arrow or jsonl; default "
+                                            "from the file's suffix, else parquet.")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Filter COLUMN=VALUE (repeatable).")]
+    = None,
+) -> None:
+    """Write a dataset's rows (or buckets) to a file, straight from the database."""
+    # pyarrow loads only here: every other command starts without it.
+    from hub.datasets.export import estimate_rows, export_rows
+
+    dataset = get_dataset(dataset_name)
+    chosen = fmt or _SUFFIX_FORMATS.get(output.suffix.lower(), "parquet")
+    params: dict[str, list[str]] = {"format": [chosen]}
+    for key, value in (("from", start), ("to", end), ("bucket", bucket), ("agg", agg), ("columns", columns)):
+        if value is not None:
+            params[key] = [value]
+    for item in where or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--where {item!r} is not COLUMN=VALUE.")
+        params.setdefault(key.strip(), []).append(value)
+    request = parse_rows_request(dataset, params, bound_text=False)
+    partial = output.with_name(output.name + ".partial")
+    with connection(database_url(settings())) as conn:
+        estimate = estimate_rows(conn, request)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task(f"{dataset.name} → {output.name}", total=max(estimate, 1))
+            with partial.open("wb") as sink:
+                total = export_rows(conn, request, sink,
+                                    lambda n: progress.advance(task, n))
+            progress.update(task, total=max(total, 1), completed=total)
+    os.replace(partial, output)
+    console.print(f"wrote {total} row(s) of {dataset.name} to {output} ({chosen})")
