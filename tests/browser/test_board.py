@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from hub.catalogue import Catalogue
 from ops_console.testing import Accounts, ConsoleServer
@@ -25,8 +25,6 @@ from tests.mqtt_client import device
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 class Analytics:
@@ -60,27 +58,6 @@ def analytics(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         process.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (scripts/install-test-tools).")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    directory = Path(os.environ.get("CITYHUB_TEST_ARTIFACTS") or tmp_path) / "browser"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 def log_in(page: Page, server: ConsoleServer, username: str, password: str) -> None:
     page.goto(server.base_url + "/")
     page.fill("input[name=username]", username)
@@ -91,13 +68,13 @@ def log_in(page: Page, server: ConsoleServer, username: str, password: str) -> N
 
 
 def test_an_alert_appears_live_and_is_worked_to_the_audit_log(
-    browser: Browser, console_server: ConsoleServer, accounts: Accounts, db: Conn, catalogue: Catalogue,
+    chromium: Browser, console_server: ConsoleServer, accounts: Accounts, db: Conn, catalogue: Catalogue,
     broker: Broker, ingest: IngestProcess, analytics: Analytics, artifacts: Path,
 ) -> None:
     station = new_device(db, catalogue, "air_quality", prefix="board", zone="jung-gu",
                          lat=37.5663, lon=126.9779)
     username, password = accounts.user_for("supervisor")
-    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    page = chromium.new_page(viewport={"width": 1400, "height": 950})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, console_server, username, password)
@@ -135,9 +112,9 @@ def test_an_alert_appears_live_and_is_worked_to_the_audit_log(
 
 
 def test_korean_labels_render_with_the_served_font(
-    browser: Browser, console_server: ConsoleServer, accounts: Accounts, artifacts: Path
+    chromium: Browser, console_server: ConsoleServer, accounts: Accounts, artifacts: Path
 ) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    page = chromium.new_page(viewport={"width": 1400, "height": 950})
     log_in(page, console_server, *accounts.user_for("operator"))
     page.get_by_test_id("lang").click()
     expect(page.locator("#board h1")).to_have_text("통합운영센터")

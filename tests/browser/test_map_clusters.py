@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from hub.catalogue import Catalogue
 from hub.cli.up import DEMO_DEVICES
@@ -27,7 +27,6 @@ from ops_console.testing import Accounts, ConsoleServer, serve
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 # What the browser reports against the page's Content-Security-Policy (zooming, clusters and
 # the tooltip must not need inline styles or handlers).
 WATCH_POLICY = """
@@ -48,25 +47,6 @@ def demo_console(pg_admin_url: str, catalogue: Catalogue) -> Iterator[tuple[Cons
                                  console_origins="http://127.0.0.1")
         with serve(create_app(settings)) as server:
             yield server, Accounts(url, server)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (scripts/install-test-tools).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    directory = Path(os.environ.get("CITYHUB_TEST_ARTIFACTS") or tmp_path) / "browser"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def open_board(chromium: Browser, server: ConsoleServer, accounts: Accounts) -> tuple[Page, list[str]]:

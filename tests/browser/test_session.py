@@ -8,11 +8,8 @@ violation, and logging out removes the cookie.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from hub.catalogue import Catalogue
 from ops_console.testing import Accounts, ConsoleServer
@@ -20,7 +17,6 @@ from tests.helpers import Conn, new_device
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 # Collects what the browser reports; kept on window, so read it before a reload.
 WATCH_POLICY = """
 window.__violations = [];
@@ -29,18 +25,6 @@ document.addEventListener("securitypolicyviolation",
 """
 READ_STORES = """() => JSON.stringify({cookie: document.cookie,
   local: Object.entries(localStorage), session: Object.entries(sessionStorage)})"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (scripts/install-test-tools).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def refresh_cookie(context: BrowserContext) -> dict[str, object] | None:
