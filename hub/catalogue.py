@@ -1,4 +1,5 @@
-"""The device-kind catalogue: metrics with units and valid ranges, personal fields, events.
+"""The device-kind catalogue: metrics with units and valid ranges, personal fields, events,
+and each kind's privacy model (roles and quasi-identifiers: ``hub/catalogue_privacy.py``).
 
 Kinds are data (``kinds.json``, or the file named by ``CITYHUB_KINDS_FILE``), so adding
 a kind such as water level or noise is an edit of that file, not new code.
@@ -9,11 +10,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hub.catalogue_privacy import (
+    KeySchedule,
+    QuasiIdentifier,
+    Role,
+    field_privacy,
+    metric_role,
+    quasi_identifiers,
+)
 from hub.device_status import DEFAULT_INTERVAL_S
 from hub.errors import CatalogueError
 
@@ -28,6 +37,7 @@ class Metric:
     max: float
     title: str = ""
     cumulative: bool = False
+    role: Role = Role.NONE
 
     def accepts(self, value: float) -> bool:
         return self.min <= value <= self.max
@@ -36,8 +46,10 @@ class Metric:
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
-    personal: bool
+    personal: bool  # pseudonymised at ingest: exactly the direct identifiers
     title: str = ""
+    role: Role = Role.NONE
+    key: KeySchedule = KeySchedule.STABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +66,23 @@ class Kind:
     metrics: Mapping[str, Metric]
     fields: Mapping[str, FieldSpec]
     events: Mapping[str, EventType]
+    # What releases generalise, by name (zone, time, household_type …).
+    quasi_identifiers: Mapping[str, QuasiIdentifier] = field(default_factory=dict)
 
     @property
     def personal_fields(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields.values() if f.personal)
+
+    @property
+    def daily_key_fields(self) -> frozenset[str]:
+        """Personal fields pseudonymised under the key of the value's UTC day."""
+        return frozenset(f.name for f in self.fields.values()
+                         if f.personal and f.key is KeySchedule.DAILY)
+
+    def with_role(self, role: Role) -> frozenset[str]:
+        """The fields and metrics declared with *role*."""
+        return frozenset([f.name for f in self.fields.values() if f.role is role]
+                         + [m.name for m in self.metrics.values() if m.role is role])
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +129,16 @@ def _parse_kind(name: str, spec: Mapping[str, Any]) -> Kind:
         if low > high:
             raise CatalogueError(f"{where}: 'min' is above 'max'.")
         metrics[metric_name] = Metric(
-            metric_name, m["unit"], low, high, str(m.get("title", "")), bool(m.get("cumulative"))
+            metric_name, m["unit"], low, high, str(m.get("title", "")), bool(m.get("cumulative")),
+            metric_role(where, m),
         )
-    fields = {
-        field_name: FieldSpec(field_name, bool(f.get("personal")), str(f.get("title", "")))
-        for field_name, f in dict(spec.get("fields", {})).items()
-    }
+    fields: dict[str, FieldSpec] = {}
+    for field_name, f in dict(spec.get("fields", {})).items():
+        where = f"kind {name!r}, field {field_name!r}"
+        if not isinstance(f, Mapping):
+            raise CatalogueError(f"{where}: must be an object.")
+        role, personal, key = field_privacy(where, f)
+        fields[field_name] = FieldSpec(field_name, personal, str(f.get("title", "")), role, key)
     clash = set(fields) & set(metrics)
     if clash:
         raise CatalogueError(f"Kind {name!r}: {sorted(clash)} are both metrics and fields.")
@@ -124,14 +153,24 @@ def _parse_kind(name: str, spec: Mapping[str, Any]) -> Kind:
     interval = spec.get("interval_s", DEFAULT_INTERVAL_S)
     if not isinstance(interval, int) or interval <= 0:
         raise CatalogueError(f"Kind {name!r}: 'interval_s' must be a positive whole number.")
-    return Kind(name, str(spec.get("title", name)), interval, metrics, fields, events)
+    qis = quasi_identifiers(name, spec, {f.name: f.role for f in fields.values()})
+    return Kind(name, str(spec.get("title", name)), interval, metrics, fields, events, qis)
+
+
+def _normalised(spec: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
+    """*spec* with every field's ``personal`` flag and role spelt out: the database's copy
+    is read by SQL (e.g. the events API) that must not re-derive them."""
+    fields = {name: {**dict(f), "personal": kind.fields[name].personal, "role": kind.fields[name].role.value}
+              for name, f in dict(spec.get("fields", {})).items()}
+    return {**dict(spec), "fields": fields}
 
 
 def parse_catalogue(document: Mapping[str, Any]) -> Catalogue:
     if not isinstance(document, Mapping) or not document:
         raise CatalogueError("The kind catalogue must be a non-empty JSON object of kinds.")
     kinds = {name: _parse_kind(name, spec) for name, spec in document.items()}
-    return Catalogue(kinds=kinds, specs=dict(document))
+    return Catalogue(kinds=kinds, specs={name: _normalised(spec, kinds[name])
+                                         for name, spec in document.items()})
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:

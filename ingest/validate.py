@@ -52,6 +52,7 @@ class _Rules:
     kind: str
     bounds: Mapping[str, tuple[float, float]]
     personal: frozenset[str]
+    daily: frozenset[str]  # personal fields under the key of the value's UTC day
     plain_fields: frozenset[str]
     events: Mapping[str, str]
 
@@ -61,6 +62,7 @@ def _rules(kind: Kind) -> _Rules:
         kind=kind.name,
         bounds={m.name: (m.min, m.max) for m in kind.metrics.values()},
         personal=kind.personal_fields,
+        daily=kind.daily_key_fields,
         plain_fields=frozenset(f.name for f in kind.fields.values() if not f.personal),
         events={e.name: e.severity for e in kind.events.values()},
     )
@@ -101,10 +103,10 @@ class Validator:
             return Rejection("too_old", "ts is older than the telemetry retention period")
         return ts
 
-    def _pseudonym(self, key: str, value: object) -> str | Rejection:
+    def _pseudonym(self, key: str, value: object, ts: datetime, rules: _Rules) -> str | Rejection:
         if not isinstance(value, str | int) or isinstance(value, bool):
             return Rejection("bad_value", f"{key!r} must be a string or integer")
-        return self._keys.pseudonymise(str(value))
+        return self._keys.pseudonymise_at(str(value), ts, key in rules.daily)
 
     def _unknown_key(self, rules: _Rules, key: str) -> Rejection:
         owners = self._catalogue.kinds_with_metric(key)
@@ -167,7 +169,7 @@ class Validator:
                     if key in _RESERVED and values is reading:
                         continue
                     if key in rules.personal:
-                        pseudonym = self._pseudonym(key, value)
+                        pseudonym = self._pseudonym(key, value, ts, rules)
                         if isinstance(pseudonym, Rejection):
                             return pseudonym
                         subject = pseudonym
@@ -228,7 +230,7 @@ class Validator:
                 if key in _EVENT_RESERVED:
                     continue
                 if key in rules.personal:
-                    pseudonym = self._pseudonym(key, value)
+                    pseudonym = self._pseudonym(key, value, ts, rules)
                     if isinstance(pseudonym, Rejection):
                         return pseudonym
                     attributes[key] = pseudonym
