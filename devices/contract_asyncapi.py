@@ -27,10 +27,10 @@ HEADER = (
     "# Do not edit by hand: a test fails when this file drifts from the catalogue.\n"
 )
 REJECTION_CODES = (
-    "malformed_json", "bad_topic", "unknown_device", "revoked_device", "wrong_kind",
+    "malformed_json", "too_deep", "bad_topic", "unknown_device", "revoked_device", "wrong_kind",
     "unknown_metric", "unknown_field", "bad_value", "out_of_range", "bad_timestamp",
     "future_timestamp", "too_old", "bad_payload", "too_many_readings", "not_behind_gateway",
-    "unknown_event_type", "bad_unit", "conflict", "store_failed",
+    "unknown_event_type", "bad_unit", "conflict", "store_failed", "internal_error",
 )
 FIWARE_EXAMPLE = {
     "id": "urn:ngsi-ld:AirQualityObserved:aq-jung-001", "type": "AirQualityObserved",

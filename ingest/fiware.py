@@ -59,9 +59,15 @@ def _attribute(attribute: str, metric: str, raw: object,
     value, unit = _plain(raw)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return Rejection("bad_value", f"{attribute!r} must be a number")
-    converted = _convert(metric, float(value), unit)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits: outside any range, as in validate
+        number = math.inf if value > 0 else -math.inf
+    if math.isnan(number):
+        return Rejection("bad_value", f"{attribute!r} must be a number")
+    converted = _convert(metric, number, unit)
     if isinstance(converted, Rejection):
         return converted
     limits = bounds.get(metric)
@@ -70,7 +76,7 @@ def _attribute(attribute: str, metric: str, raw: object,
     low, high = limits
     if not low <= converted <= high:
         stored = STORED_UNITS[metric]
-        given = f"{attribute}={value:g}" + (f" ({unit})" if unit else "")
+        given = f"{attribute}={number:g}" + (f" ({unit})" if unit else "")
         as_stored = f"{converted:.6g} {stored}" + ("" if attribute == metric else f" of {metric}")
         return Rejection("out_of_range", f"{given} is {as_stored}, outside the valid range "
                                          f"{low:g}..{high:g} {stored}")

@@ -24,8 +24,9 @@ class Incoming:
 
 
 # Every reason code a dead letter may carry (docs/ingest.md explains each). A new
-# code goes here, in the docs' table and in tests/ingest/test_no_raw_plates.py, whose
-# tests fail until it does.
+# code goes here, in the docs' table, in the AsyncAPI document's reply codes
+# (devices/contract_asyncapi.py) and in tests/ingest/test_dead_letter_privacy.py; tests
+# fail until it does.
 DEAD_LETTER_CODES = (
     "malformed_json", "too_deep", "bad_topic", "unknown_device", "revoked_device",
     "wrong_kind", "unknown_metric", "unknown_field", "bad_value", "out_of_range",

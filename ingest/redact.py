@@ -11,6 +11,10 @@ seen as the validator sees them:
   value is kept only under a key the kind declares non-personal and only if it is of
   the declared sort (a number for a metric, a valid time for ``ts``, a declared event
   for ``type``); every other value becomes a marker;
+- on such a kind a key is kept only if it is a name the hub knows (a metric, field or
+  event of any kind, ``ts``/``type``/``values``/``confidence``/``subject``, FIWARE's
+  vocabulary); any other key is renamed ``(key 1)``, ``(key 2)`` …, as a device may use
+  a plate itself as a key (``{"12가3456": 1}``);
 - a kind without personal fields (air_quality) keeps the rest of its document.
 
 A payload that could not be parsed (or is too deep, too large, or not JSON at all) is
@@ -33,6 +37,7 @@ from typing import Any
 import msgspec
 
 from hub.catalogue import Catalogue, Kind
+from hub.fiware_units import ATTRIBUTES as FIWARE_ATTRIBUTES
 from hub.pseudonym import PseudonymKeys
 from hub.timeparse import BadTimestamp, parse_ts
 
@@ -45,6 +50,13 @@ MAX_REASON_CHARS = 1000
 _encoder = msgspec.json.Encoder()
 _NUMBER_KEYS = frozenset({"confidence"})
 _REDACTED = "…"
+# Key names kept on a strict kind besides the catalogue's: the payload contract's own and
+# FIWARE's (an AirQualityObserved entity sent to the wrong device still shows its shape).
+_CONTRACT_KEYS = frozenset({"ts", "type", "values", "confidence", "subject"})
+_FIWARE_KEYS = frozenset({"id", "dateObserved", "value", "unitCode", "metadata", "@type",
+                          "@value", "@context", "address", "location", "airQualityIndex",
+                          "airQualityLevel", "reliability", "source", "dataProvider",
+                          *FIWARE_ATTRIBUTES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +91,16 @@ class Redactor:
     def __init__(self, catalogue: Catalogue, personal: frozenset[str], keys: PseudonymKeys) -> None:
         self._keys = keys
         self._personal = personal | catalogue.personal_fields
+        # Fields pseudonymised under a day's key (track ids): a dead letter does not know
+        # which day's key the stored rows would use, and a pseudonym under the stable key
+        # would join one person's tracks across days, so they keep only a marker.
+        self._daily = frozenset().union(*(k.daily_key_fields for k in catalogue.kinds.values()))
         self._kinds = {name: _rules((kind,), bool(kind.personal_fields))
                        for name, kind in catalogue.kinds.items()}
         # A payload whose kind is not known could be any kind's.
         self._unknown = _rules(catalogue.kinds.values(), strict=True)
+        self._known_keys = (_CONTRACT_KEYS | _FIWARE_KEYS | self._unknown.numbers
+                            | self._unknown.plain | self._unknown.events | self._personal)
 
     def rules(self, kind: str | None) -> Rules:
         return self._kinds.get(kind, self._unknown) if kind is not None else self._unknown
@@ -118,20 +136,34 @@ class Redactor:
     # -- the walk ------------------------------------------------------------------
     def _walk(self, value: object, rules: Rules, removed: set[str]) -> object:
         if isinstance(value, dict):
-            return {k: self._field(k, v, rules, removed) for k, v in value.items()}
+            if not rules.strict:
+                return {k: self._field(k, v, rules, removed) for k, v in value.items()}
+            kept: dict[str, object] = {}
+            renamed = 0
+            for k, v in value.items():
+                if k not in self._known_keys:
+                    # A key no kind declares may itself be personal: a plate as a key.
+                    removed.add(k)
+                    renamed += 1
+                    kept[f"(key {renamed})"] = self._field(k, v, rules, removed)
+                else:
+                    kept[k] = self._field(k, v, rules, removed)
+            return kept
         if isinstance(value, list):
             return [self._walk(v, rules, removed) for v in value]
         if not rules.strict or value is None or isinstance(value, bool):
             return value
-        return _mask(value, removed)  # a bare value where a reading or event belongs
+        return self._mask(value, removed)  # a bare value where a reading or event belongs
 
     def _field(self, key: str, value: object, rules: Rules, removed: set[str]) -> object:
         if key in self._personal:
+            if key in self._daily:
+                return self._mask(value, removed)
             if isinstance(value, str | int) and not isinstance(value, bool):
                 text = str(value)
                 removed.add(text)
                 return self._keys.pseudonymise(text)
-            return _mask(value, removed)
+            return self._mask(value, removed)
         if not rules.strict:
             return self._walk(value, rules, removed)
         if value is None or isinstance(value, bool):
@@ -139,10 +171,14 @@ class Redactor:
         declared = (key in rules.numbers or key in rules.plain or key == "ts"
                     or key == "type" or key == "values")
         if isinstance(value, dict | list):
-            return self._walk(value, rules, removed) if declared else _mask(value, removed)
+            return self._walk(value, rules, removed) if declared else self._mask(value, removed)
         if _keeps(key, value, rules):
             return value
-        return _mask(value, removed)
+        return self._mask(value, removed)
+
+    def _mask(self, value: object, removed: set[str]) -> dict[str, str]:
+        _collect(value, removed, self._known_keys)
+        return {"redacted": _json_type(value)}
 
 
 def _keeps(key: str, value: object, rules: Rules) -> bool:
@@ -163,19 +199,17 @@ def _keeps(key: str, value: object, rules: Rules) -> bool:
     return key in rules.plain
 
 
-def _mask(value: object, removed: set[str]) -> dict[str, str]:
-    _collect(value, removed)
-    return {"redacted": _json_type(value)}
-
-
-def _collect(value: Any, removed: set[str]) -> None:
+def _collect(value: Any, removed: set[str], known: frozenset[str]) -> None:
+    """Add the strings in *value* to *removed*, but for key names the hub knows (``type``
+    in a reason stays readable)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            removed.add(k)
-            _collect(v, removed)
+            if k not in known:
+                removed.add(k)
+            _collect(v, removed, known)
     elif isinstance(value, list):
         for v in value:
-            _collect(v, removed)
+            _collect(v, removed, known)
     elif isinstance(value, str | int) and not isinstance(value, bool):
         removed.add(str(value))
 

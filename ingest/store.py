@@ -71,7 +71,12 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def _brief(exc: psycopg.Error) -> str:
-    return str(exc).strip()[:200]
+    """The server's one-line message and SQLSTATE, without its DETAIL and CONTEXT: these
+    quote the rows (a refused COPY shows the row's values), and this text reaches the
+    logs, dead letters and the device's errors topic."""
+    primary = exc.diag.message_primary or (str(exc).strip().splitlines() or [""])[0]
+    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+    return f"{primary[:200]}{state}"
 
 
 def _copy(conn: Conn, target: sql.Composable, columns: Sequence[str], types: Sequence[str],

@@ -26,7 +26,7 @@ from ingest.conflicts import CODE as CONFLICT
 from ingest.conflicts import Conflicts, rejections
 from ingest.errors import StoreError
 from ingest.keep_dead import keep_dead_letters
-from ingest.messages import DeadLetterRow, Incoming
+from ingest.messages import DeadLetterRow, Incoming, Rejection
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import BatchPlan, Decoded, Planner
 from ingest.retry import Retrier
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # How often a thread waiting on another checks whether it is asked to stop.
 POLL_S = 0.2
+STORE_FAILED = "store_failed"
 
 
 class Broker(Protocol):
@@ -132,12 +133,14 @@ class Writer:
     def commit(self, planned: Planned) -> None:
         state: BatchPlan | None = planned.plan
         found: list[Conflicts] = []
+        # The store_failed dead letters written, for their replies and counts.
+        failed = BatchPlan()
         try:
             if not self._retrier.until_done(partial(self._write, planned.plan, found)):
                 state = None
         except StoreError as exc:
             log.error("%s; storing the batch message by message", exc)
-            state = self._split(planned, found)
+            state = self._split(planned, found, failed)
         report = self._conflicts(planned, found) if state is not None else None
         commit_time = time.time()
         # Stopping: nothing more is acknowledged, and the broker redelivers.
@@ -145,20 +148,20 @@ class Writer:
             return
         acknowledged = False
         try:
-            if self._device_state(planned, state):
+            if self._device_state(planned, state, failed):
                 self._acknowledge(planned.batch)
                 acknowledged = True
-                for topic, payload in planned.plan.errors + report.errors:
+                for topic, payload in planned.plan.errors + report.errors + failed.errors:
                     self._broker.publish(topic, payload)
-                self._count(planned.plan, report, sum(len(c.readings) for c in found),
-                            commit_time, planned.started)
+                self._count(planned.plan, report, failed,
+                            sum(len(c.readings) for c in found), commit_time, planned.started)
         finally:
             if acknowledged:
                 self._turns.done(planned.seq, len(planned.batch))
             else:
                 self._turns.abandon()
 
-    def _device_state(self, planned: Planned, state: BatchPlan) -> bool:
+    def _device_state(self, planned: Planned, state: BatchPlan, failed: BatchPlan) -> bool:
         """Write *state* in this batch's turn; False if asked to stop first."""
         try:
             return self._retrier.until_done(partial(self._store.write_device_state, state))
@@ -168,7 +171,7 @@ class Writer:
             log.error("%s; the batch's status messages become dead letters", exc)
             status = [item for item in planned.decoded
                       if item.topic is not None and item.topic.channel == "status"]
-            return not status or self._store_failed(status, planned.devices, exc)
+            return not status or self._store_failed(status, planned.devices, exc, failed)
 
     def _write(self, plan: BatchPlan, found: list[Conflicts]) -> None:
         conflicts = self._store.write(plan, device_state=False)
@@ -196,9 +199,10 @@ class Writer:
             return None
         return report
 
-    def _split(self, planned: Planned, found: list[Conflicts]) -> BatchPlan | None:
+    def _split(self, planned: Planned, found: list[Conflicts],
+               failed: BatchPlan) -> BatchPlan | None:
         """Write the batch message by message; the device state of those stored, or
-        None if asked to stop."""
+        None if asked to stop. Those refused are added to *failed*."""
         state = BatchPlan()
         for item in planned.decoded:
             plan = self._planner.plan([item], planned.devices, planned.window)
@@ -208,22 +212,26 @@ class Writer:
                 state.online.update(plan.online)
                 state.subjects.update(plan.subjects)
             except StoreError as exc:
-                if not self._store_failed([item], planned.devices, exc):
+                if not self._store_failed([item], planned.devices, exc, failed):
                     return None
         return state
 
     def _store_failed(self, items: list[Decoded], devices: dict[str, DeviceInfo],
-                      exc: StoreError) -> bool:
+                      exc: StoreError, failed: BatchPlan) -> bool:
         """Keep *items* as ``store_failed`` dead letters, redacted like every other dead
-        letter (ingest/keep_dead.py: what if even they are refused); False if asked to
-        stop."""
-        planner, reason = self._planner, str(exc)[:500]
-        dead = [(planner.dead_letter(item, devices, "store_failed", reason),
-                 planner.minimal_dead_letter(item, "store_failed")) for item in items]
+        letter (ingest/keep_dead.py: what if even they are refused), and queue their
+        errors-topic replies in *failed*; False if asked to stop."""
+        planner, rejection = self._planner, Rejection(STORE_FAILED, str(exc)[:500])
+        report = BatchPlan()
+        for item in items:
+            planner.reject(report, item, rejection, devices)
+        dead = [(full, planner.minimal_dead_letter(item, STORE_FAILED))
+                for full, item in zip(report.dead_letters, items, strict=True)]
         if not keep_dead_letters(dead, self._store.write_dead_letters, self._retrier,
                                  self._metrics):
             return False
-        self._metrics.rejected.labels("store_failed").inc(len(dead))
+        failed.errors.extend(report.errors)
+        failed.rejected.update(report.rejected)
         return True
 
     def _acknowledge(self, batch: list[Incoming]) -> None:
@@ -237,13 +245,15 @@ class Writer:
         if stale:
             log.info("%d committed messages came from an earlier connection; not acked", stale)
 
-    def _count(self, plan: BatchPlan, conflicts: BatchPlan, refused_readings: int,
-               commit_time: float, started: float) -> None:
+    def _count(self, plan: BatchPlan, conflicts: BatchPlan, failed: BatchPlan,
+               refused_readings: int, commit_time: float, started: float) -> None:
         m = self._metrics
-        # A message with a conflict counts as rejected (its code), not as stored.
-        m.stored.inc(plan.accepted - len(conflicts.dead_letters))
+        # A message with a conflict, or one the database refused, counts as rejected
+        # (its code), not as stored.
+        m.stored.inc(max(0, plan.accepted - len(conflicts.dead_letters)
+                         - failed.rejected[STORE_FAILED]))
         m.readings.inc(len(plan.readings) - refused_readings)
-        for code, n in (plan.rejected + conflicts.rejected).items():
+        for code, n in (plan.rejected + conflicts.rejected + failed.rejected).items():
             m.rejected.labels(code).inc(n)
         observe = m.lag.observe
         for reading_time in plan.reading_times:

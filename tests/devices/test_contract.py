@@ -16,12 +16,13 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from devices.contract import MAX_READINGS_PER_MESSAGE, kind_schema
+from devices.contract_asyncapi import REJECTION_CODES
 from devices.contract_files import ASYNCAPI_FILE, contract_root, drift, generate, write
 from devices.sdk import MAX_READINGS_PER_MESSAGE as SDK_MAX
 from hub.catalogue import load_catalogue, parse_catalogue
 from hub.pseudonym import PseudonymKeys
 from ingest import validate
-from ingest.messages import Incoming
+from ingest.messages import DEAD_LETTER_CODES, Incoming
 from ingest.pipeline import Planner, decode
 from ingest.validate import DeviceInfo, TimeWindow, Validator
 
@@ -374,3 +375,7 @@ def test_the_examples_in_asyncapi_satisfy_their_payload_schemas() -> None:
             assert Draft202012Validator(schema).is_valid(example), name
             checked += 1
     assert checked >= 2
+
+
+def test_the_asyncapi_document_names_every_code_a_dead_letter_can_carry() -> None:
+    assert sorted(REJECTION_CODES) == sorted(DEAD_LETTER_CODES)

@@ -193,10 +193,20 @@ def test_what_a_cctv_dead_letter_keeps() -> None:
     kept = msgspec.json.decode(plan.dead_letters[0].payload)
     assert kept == {"ts": MS, "type": "fire", "confidence": 0.5, "object_class": "car",
                     "licence_plate": {"redacted": "array"},
-                    "track_id": KEYS.pseudonymise("77"),
-                    "subject": {"redacted": "string"}, "extra": None}
+                    # A day-keyed field has no pseudonym a dead letter could safely keep.
+                    "track_id": {"redacted": "number"},
+                    "subject": {"redacted": "string"}, "(key 1)": None}
     # The vendor still learns which key was wrong.
     assert plan.dead_letters[0].reason.startswith("'licence_plate' must be")
+
+
+def test_a_plate_used_as_a_key_is_renamed_in_the_dead_letter_and_the_reason() -> None:
+    plan = reject_on_cam("telemetry", {"ts": MS, PLATE: 1, "pm10": 2})
+    kept = msgspec.json.decode(plan.dead_letters[0].payload)
+    # A name some kind declares stays (the vendor sees what was wrong); others do not.
+    assert kept == {"ts": MS, "(key 1)": {"redacted": "number"}, "pm10": {"redacted": "number"}}
+    assert plan.dead_letters[0].reason.startswith("'…' is not a cctv metric")
+    assert_no_plate(plan)
 
 
 def test_an_unparsable_payload_of_a_kind_with_personal_fields_keeps_only_length_and_fingerprint() -> None:
@@ -246,7 +256,7 @@ def test_a_gateway_dead_letter_is_redacted_by_each_childs_kind() -> None:
     assert [d.code for d in plan.dead_letters] == ["unknown_metric"]
     kept = msgspec.json.decode(plan.dead_letters[0].payload)
     assert kept["aq-behind"][0]["note"] == "kept"
-    assert kept["cam-behind"][0]["note"] == {"redacted": "string"}
+    assert kept["cam-behind"][0]["(key 1)"] == {"redacted": "string"}
 
 
 def test_a_store_failed_dead_letter_is_redacted_too() -> None:
