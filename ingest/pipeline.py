@@ -288,16 +288,16 @@ class Planner:
         payload = item.message.payload
         topic = item.topic
         redactor = self._redactor
-        child_rules: Callable[[str], Rules] | None = None
+        child_rules: Callable[[str], Rules | None] | None = None
         if topic is None:
             rules = redactor.rules(None)
         elif topic.gateway:
             # Whatever a gateway forwards belongs to the kinds of the devices behind it.
             rules = redactor.rules(None)
 
-            def child_rules(child: str) -> Rules:
+            def child_rules(child: str) -> Rules | None:
                 info = devices.get(child)
-                return redactor.rules(info.kind if info is not None else None)
+                return redactor.rules(info.kind) if info is not None else None
         else:
             info = devices.get(topic.device_id)
             rules = redactor.rules(info.kind if info is not None else None)

@@ -120,17 +120,26 @@ class Redactor:
                               f"fingerprint {self.fingerprint(payload)}", frozenset())
 
     def parsed(self, payload: bytes, document: object, rules: Rules,
-               child_rules: Callable[[str], Rules] | None = None) -> Redacted:
+               child_rules: Callable[[str], Rules | None] | None = None) -> Redacted:
         """*document* (parsed from *payload*) with personal values replaced. With
-        *child_rules* it is a gateway's payload: each device id maps to its readings."""
+        *child_rules* it is a gateway's payload: each device id maps to its readings, and
+        *child_rules* gives a registered child's rules, None for an id not registered —
+        which is renamed ``(device n)``: a plate can stand where a device id belongs."""
         if len(payload) > MAX_KEPT_BYTES:
             return self.unparsed(payload, strict=True)
         removed: set[str] = set()
         if child_rules is not None and isinstance(document, dict):
-            kept: object = {child: self._walk(value, child_rules(child), removed)
-                            for child, value in document.items()}
-        else:
-            kept = self._walk(document, rules, removed)
+            children: dict[str, object] = {}
+            for child, value in document.items():
+                child_kind = child_rules(child)
+                if child_kind is None:
+                    removed.add(child)
+                    children[f"(device {len(children) + 1})"] = self._walk(
+                        value, self._unknown, removed)
+                else:
+                    children[child] = self._walk(value, child_kind, removed)
+            return Redacted(_encoder.encode(children), "", frozenset(removed))
+        kept = self._walk(document, rules, removed)
         return Redacted(_encoder.encode(kept), "", frozenset(removed))
 
     # -- the walk ------------------------------------------------------------------

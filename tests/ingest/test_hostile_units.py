@@ -259,6 +259,18 @@ def test_a_gateway_dead_letter_is_redacted_by_each_childs_kind() -> None:
     assert kept["cam-behind"][0]["(key 1)"] == {"redacted": "string"}
 
 
+def test_a_plate_where_a_gateway_names_its_child_is_renamed() -> None:
+    devices = {**DEVICES, "cam-behind": DEVICES["cam-1"].__class__("cctv", True, "gw-1")}
+    payload = {PLATE: [{"ts": MS, "pm10": 1}], "cam-behind": [{"ts": MS, "person_count": 2}]}
+    plan = planner().plan([decode(message("cityhub/v1/gateway/gw-1/telemetry", payload))],
+                          devices, WINDOW)
+    assert [d.code for d in plan.dead_letters] == ["unknown_device"]
+    assert_no_plate(plan)
+    kept = msgspec.json.decode(plan.dead_letters[0].payload)
+    # A registered child keeps its name; one the registry does not know is numbered.
+    assert set(kept) == {"(device 1)", "cam-behind"}
+
+
 def test_a_store_failed_dead_letter_is_redacted_too() -> None:
     item = decode(message("cityhub/v1/cam-1/events",
                           {"ts": MS, "type": "fire", "licence_plate": PLATE,
