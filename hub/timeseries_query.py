@@ -6,10 +6,12 @@ console's telemetry route, the datasets rows route and ``cityhub export`` all bu
 their SQL here, so a bucket means the same everywhere.
 
 Buckets are ``date_bin`` widths aligned to 2000-01-01T00:00Z, the origin of the
-1-minute rollup. A bucketed query uses the rollup when the width is a whole number
-of rollup buckets and both ends of the range are aligned to them; otherwise it
-aggregates the raw rows. The rollup has no "last": that aggregate is one index probe
-into the raw rows per bucket.
+rollups. A bucketed query uses the coarsest rollup (1 hour before 1 minute) whose
+width divides the bucket width and to whose buckets both ends of the range are
+aligned; otherwise it aggregates the raw rows. When the bucket is the rollup's own
+width and the groups include the rollup's key, its rows are the buckets: nothing is
+aggregated again. The rollups have no "last": that aggregate is one index probe into
+the raw rows per bucket.
 
 Identifiers come from the caller's whitelist (the dataset catalogue, or constants);
 every value is a bound parameter.
@@ -30,7 +32,9 @@ Relation = tuple[str, ...]
 
 @dataclass(frozen=True, slots=True)
 class RollupSource:
-    """A relation with one row per (group, rollup bucket): count, sum, min and max."""
+    """A relation with one row per (group, rollup bucket): count, sum, min and max.
+
+    *key*: columns that, with the time, identify a row (the others depend on them)."""
 
     relation: Relation
     time: str
@@ -39,16 +43,22 @@ class RollupSource:
     min: str
     max: str
     width: timedelta = timedelta(minutes=1)
+    key: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        minutes = int(self.width / timedelta(minutes=1))
+        return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where a series lives: raw rows (time and value columns) and an optional rollup."""
+    """Where a series lives: raw rows (time and value columns) and its rollups."""
 
     raw: Relation
     time: str
     value: str
-    rollup: RollupSource | None = None
+    rollups: tuple[RollupSource, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +97,25 @@ class BuiltQuery:
     query: sql.Composed
     params: dict[str, object]
     columns: tuple[str, ...]  # names of the output columns, in order
-    source: str  # "raw" or "rollup"
+    source: str  # "raw", or the rollup read: "rollup_1m", "rollup_1h"
 
 
 def _aligned(moment: datetime, width: timedelta) -> bool:
     return (moment - ORIGIN) % width == timedelta(0)
 
 
+def pick_rollup(source: Source, query: SeriesQuery) -> RollupSource | None:
+    """The coarsest rollup that can answer a bucketed *query*, if any."""
+    width = query.width
+    if width is None:
+        return None
+    fits = [r for r in source.rollups if width % r.width == timedelta(0)
+            and _aligned(query.start, r.width) and _aligned(query.end, r.width)]
+    return max(fits, key=lambda r: r.width, default=None)
+
+
 def uses_rollup(source: Source, query: SeriesQuery) -> bool:
-    rollup = source.rollup
-    if rollup is None or query.width is None:
-        return False
-    return (query.width % rollup.width == timedelta(0) and _aligned(query.start, rollup.width)
-            and _aligned(query.end, rollup.width))
+    return pick_rollup(source, query) is not None
 
 
 def _where(query: SeriesQuery, time: sql.Composable, params: dict[str, object],
@@ -170,11 +186,24 @@ def _last_probe(source: Source, query: SeriesQuery) -> sql.Composable:
         w=sql.SQL(" AND ").join(where), t=sql.Identifier("t", source.time))
 
 
-def _rollup(source: Source, query: SeriesQuery) -> BuiltQuery:
-    rollup = source.rollup
-    assert rollup is not None
+def _rollup(source: Source, query: SeriesQuery, rollup: RollupSource) -> BuiltQuery:
     params: dict[str, object] = {"width": query.width, "origin": ORIGIN}
     groups = [sql.Identifier(g) for g in query.columns]
+    if query.width == rollup.width and rollup.key and set(rollup.key) <= set(query.columns):
+        # Its rows are the buckets already: read them, sorted by the key alone (the other
+        # groups depend on it, so the order is the same), as the rollup's index has them.
+        keyed = [sql.Identifier(g) for g in query.columns if g in rollup.key]
+        inner = sql.SQL(
+            "SELECT {t} AS b, {g}{s} AS s, {n}::bigint AS n, {lo} AS lo, {hi} AS hi FROM {rel} "
+            "WHERE {w} ORDER BY {order}{limit}"
+        ).format(
+            t=sql.Identifier(rollup.time), g=sql.SQL("").join(sql.SQL("{}, ").format(g) for g in groups),
+            s=sql.Identifier(rollup.sum), n=sql.Identifier(rollup.count), lo=sql.Identifier(rollup.min),
+            hi=sql.Identifier(rollup.max), rel=sql.Identifier(*rollup.relation),
+            w=_bucket_where(query, rollup.time, params),
+            order=sql.SQL(", ").join([*keyed, sql.Identifier(rollup.time)]), limit=_limit(query, params))
+        return _outer(source, query, inner, params, rollup,
+                      [g for g in query.columns if g in rollup.key])
     inner = sql.SQL(
         "SELECT date_bin(%(width)s, {t}, %(origin)s) AS b, {g}sum({s}) AS s, sum({n})::bigint AS n, "
         "min({lo}) AS lo, max({hi}) AS hi FROM {rel} WHERE {w} GROUP BY {by} ORDER BY {order}{limit}"
@@ -185,13 +214,19 @@ def _rollup(source: Source, query: SeriesQuery) -> BuiltQuery:
         w=_bucket_where(query, rollup.time, params),
         by=sql.SQL(", ").join([sql.SQL("b"), *groups]),
         order=sql.SQL(", ").join([*groups, sql.SQL("b")]), limit=_limit(query, params))
+    return _outer(source, query, inner, params, rollup, list(query.columns))
+
+
+def _outer(source: Source, query: SeriesQuery, inner: sql.Composable, params: dict[str, object],
+           rollup: RollupSource, order: list[str]) -> BuiltQuery:
     exprs = {"avg": sql.SQL("r.s / r.n"), "min": sql.SQL("r.lo"), "max": sql.SQL("r.hi"),
              "sum": sql.SQL("r.s"), "count": sql.SQL("r.n"), "last": _last_probe(source, query)}
     text = sql.SQL("SELECT r.b, {g}{aggs} FROM ({inner}) r ORDER BY {order}").format(
         g=sql.SQL("").join(sql.SQL("{}, ").format(sql.Identifier("r", c)) for c in query.columns),
         aggs=sql.SQL(", ").join(exprs[a] for a in query.aggregates), inner=inner,
-        order=sql.SQL(", ").join([*(sql.Identifier("r", c) for c in query.columns), sql.SQL("r.b")]))
-    return BuiltQuery(text, params, (query.time_name, *query.columns, *query.aggregates), "rollup")
+        order=sql.SQL(", ").join([*(sql.Identifier("r", c) for c in order), sql.SQL("r.b")]))
+    return BuiltQuery(text, params, (query.time_name, *query.columns, *query.aggregates),
+                      f"rollup_{rollup.name}")
 
 
 def _raw_buckets(source: Source, query: SeriesQuery) -> BuiltQuery:
@@ -220,6 +255,7 @@ def build(source: Source, query: SeriesQuery) -> BuiltQuery:
     unknown = [a for a in query.aggregates if a not in AGGREGATES]
     if unknown or not query.aggregates:
         raise ValueError(f"aggregates must be some of {AGGREGATES}, not {query.aggregates}")
-    if uses_rollup(source, query):
-        return _rollup(source, query)
+    rollup = pick_rollup(source, query)
+    if rollup is not None:
+        return _rollup(source, query, rollup)
     return _raw_buckets(source, query)

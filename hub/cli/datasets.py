@@ -1,4 +1,9 @@
-"""`cityhub datasets list|show` (the catalogue) and `cityhub export` (rows to a file)."""
+"""`cityhub datasets list|show` (the catalogue) and `cityhub export` (rows to a file).
+
+The catalogue is catalogue.json's datasets and those of the registered sources
+(hub/datasets/sources.py, e.g. the anonymised releases), with coverage and row counts
+from hub/datasets/stats.py: the same entries as ``GET /api/v1/datasets``.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hub.cli.common import console, database_url, print_json, settings
-from hub.datasets.catalogue import get_dataset, load_datasets
+from hub.datasets.catalogue import find_dataset
 from hub.datasets.describe import entry
 from hub.datasets.request import parse_rows_request
+from hub.datasets.sources import catalogue_plan
 from hub.datasets.stats import dataset_stats, run_sync
 from hub.db import connection
 
@@ -29,7 +35,8 @@ def list_command(
 ) -> None:
     """Every dataset with its coverage and (estimated) row count."""
     with connection(database_url(settings())) as conn:
-        entries = [entry(d, run_sync(conn, dataset_stats(d))) for d in load_datasets().values()]
+        datasets = run_sync(conn, catalogue_plan())
+        entries = [entry(d, run_sync(conn, dataset_stats(d))) for d in datasets.values()]
     if as_json:
         for e in entries:
             print_json(e)
@@ -48,8 +55,8 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="The catalogue entry as JSON.")] = False,
 ) -> None:
     """One dataset: description, columns, coverage, licence, privacy and how to query it."""
-    dataset = get_dataset(name)
     with connection(database_url(settings())) as conn:
+        dataset = find_dataset(run_sync(conn, catalogue_plan()), name)
         e = entry(dataset, run_sync(conn, dataset_stats(dataset)))
     if as_json:
         print_json(e)
@@ -61,10 +68,14 @@ def show_command(
     for c in e["columns"]:
         columns.add_row(c["name"], c["type"], c["unit"] or "", c["description"])
     console.print(columns)
+    if e["metrics"]:
+        units = ", ".join(f"{m['name']} ({m['unit']})" for m in e["metrics"])
+        console.print(f"[bold]metrics:[/bold] {units}")
     for label, value in (("coverage", f"{e['coverage']['first']} … {e['coverage']['last']}"),
                          ("rows", f"{'' if e['rows_exact'] else '~'}{e['rows']}"),
                          ("updated", e["update_frequency"]), ("licence", e["licence"]),
-                         ("privacy", e["privacy"]), ("filters", ", ".join(e["filters"])),
+                         ("privacy", e["privacy"]), ("release", e["release"] or "–"),
+                         ("filters", ", ".join(e["filters"])),
                          ("API", e["access"]["api"]), ("client", e["access"]["client"]),
                          ("SQL", e["access"]["sql"])):
         console.print(f"[bold]{label}:[/bold] {value}")
@@ -87,7 +98,6 @@ def export_command(
     # pyarrow loads only here: every other command starts without it.
     from hub.datasets.export import estimate_rows, export_rows
 
-    dataset = get_dataset(dataset_name)
     chosen = fmt or _SUFFIX_FORMATS.get(output.suffix.lower(), "parquet")
     params: dict[str, list[str]] = {"format": [chosen]}
     for key, value in (("from", start), ("to", end), ("bucket", bucket), ("agg", agg), ("columns", columns)):
@@ -98,9 +108,10 @@ def export_command(
         if not sep:
             raise typer.BadParameter(f"--where {item!r} is not COLUMN=VALUE.")
         params.setdefault(key.strip(), []).append(value)
-    request = parse_rows_request(dataset, params, bound_text=False)
     partial = output.with_name(output.name + ".partial")
     with connection(database_url(settings())) as conn:
+        dataset = find_dataset(run_sync(conn, catalogue_plan()), dataset_name)
+        request = parse_rows_request(dataset, params, bound_text=False)
         estimate = estimate_rows(conn, request)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as progress:

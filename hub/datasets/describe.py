@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from hub.catalogue import load_catalogue
 from hub.datasets.catalogue import Dataset
 from hub.datasets.request import BUCKETS, FORMATS
 from hub.datasets.stats import DatasetStats
@@ -31,6 +33,13 @@ def access_examples(dataset: Dataset) -> dict[str, str]:
     return {"api": api, "client": client, "sql": query}
 
 
+@cache
+def metrics_of(kind: str) -> tuple[dict[str, str], ...]:
+    """The metrics of a device kind with their units and titles (hub/kinds.json)."""
+    return tuple({"name": m.name, "unit": m.unit, "title": m.title}
+                 for m in load_catalogue().kind(kind).metrics.values())
+
+
 def entry(dataset: Dataset, stats: DatasetStats | None) -> dict[str, Any]:
     """The catalogue entry of *dataset*; *stats* None leaves coverage and rows empty."""
     return {
@@ -41,6 +50,8 @@ def entry(dataset: Dataset, stats: DatasetStats | None) -> dict[str, Any]:
         "columns": [{"name": c.name, "type": c.type, "unit": c.unit, "description": c.description}
                     for c in dataset.columns],
         "key": list(dataset.key),
+        # What the ``metric`` column takes, each with the unit of its values.
+        "metrics": [dict(m) for m in metrics_of(dataset.metrics_of)] if dataset.metrics_of else [],
         "coverage": {
             "first": stats.first.isoformat() if stats and stats.first else None,
             "last": stats.last.isoformat() if stats and stats.last else None,

@@ -1,32 +1,29 @@
-"""Incremental file formats: each encoder turns chunks of rows into bytes as they come.
+"""Incremental file formats: each encoder turns Arrow tables into bytes as they come.
 
-JSON lines and CSV are written row by row; Arrow IPC (stream format) and Parquet by
-pyarrow, one record batch (Parquet: one row group) per chunk, into a sink that hands
-the bytes on at once. Memory holds one chunk, whatever the size of the whole.
-Timestamps are UTC: ISO-8601 in text, ``timestamp[us, UTC]`` in Arrow and Parquet.
+Rows reach the encoders as Arrow (parsed from ``COPY … TO STDOUT`` by
+hub/datasets/copy_arrow.py), never as Python objects: Arrow IPC (stream format) and
+Parquet are written by pyarrow, a record batch (Parquet: a row group) per block, into
+a sink that hands the bytes on at once; CSV by pyarrow's CSV writer; JSON lines are
+built column by column with Arrow compute kernels. Memory holds one block, whatever
+the size of the whole. Timestamps are UTC: ``timestamp[us, UTC]`` in Arrow and
+Parquet, ISO-8601 in text (``2026-03-01T00:00:00Z`` in JSON lines,
+``2026-03-01T00:00:00+00:00`` in CSV, a fraction only when there is one).
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import struct
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from psycopg.abc import Buffer
-from psycopg.adapt import AdaptersMap, Loader
-from psycopg.pq import Format
 
-Row = Sequence[Any]
 BINARY_FORMATS = ("arrow", "parquet")
-_INT8 = struct.Struct("!q")
-_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z, PostgreSQL's epoch, in Unix µs
 
 ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
@@ -35,12 +32,16 @@ ARROW_TYPES = {
     "bigint": pa.int64(),
     "boolean": pa.bool_(),
 }
+_SECONDS = pa.timestamp("s", tz="UTC")
+# Arrow compute in and out: pyarrow's stubs type each kernel too narrowly to follow.
+Column = Any
+_CONTROL = "[\\x00-\\x1f]"  # what JSON must escape as \uXXXX
 
 
 class Encoder(Protocol):
     def begin(self) -> bytes: ...
 
-    def rows(self, chunk: Sequence[Row]) -> bytes: ...
+    def rows(self, table: pa.Table) -> bytes: ...
 
     def end(self) -> bytes: ...
 
@@ -49,85 +50,82 @@ def arrow_schema(columns: Sequence[str], types: Sequence[str]) -> pa.Schema:
     return pa.schema([pa.field(n, ARROW_TYPES[t]) for n, t in zip(columns, types, strict=True)])
 
 
-class EpochMicrosLoader(Loader):
-    """Binary ``timestamptz`` as microseconds since the Unix epoch (an int), not a datetime.
-
-    pyarrow converts tz-aware datetimes one Python call at a time (about 15,000 a
-    second); ints become an int64 array at once and are viewed as timestamps for free.
-    """
-
-    format = Format.BINARY
-
-    def load(self, data: Buffer) -> int:
-        micros: int = _INT8.unpack(data)[0]
-        return micros + _PG_EPOCH_US
+def _iso(column: Column, zone: str) -> Column:
+    """ISO-8601 text of UTC timestamps, a fraction only when there is one (as Python's
+    ``isoformat``), then *zone*."""
+    whole: Column = pc.cast(column, _SECONDS, safe=False)
+    exact = pc.equal(pc.cast(whole, column.type), column)
+    text = pc.if_else(exact, pc.strftime(whole, format="%Y-%m-%dT%H:%M:%S"),
+                      pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"))
+    return pc.binary_join_element_wise(text, zone, "")
 
 
-def use_epoch_micros(adapters: AdaptersMap) -> None:
-    """Make a cursor (its ``adapters``) load timestamptz for :func:`record_batch`."""
-    adapters.register_loader("timestamptz", EpochMicrosLoader)
+def _json_timestamps(column: Column) -> Column:
+    return pc.binary_join_element_wise('"', _iso(column, "Z"), '"', "")
 
 
-def _array(values: Sequence[Any], kind: pa.DataType) -> pa.Array[Any]:
+def _json_strings(column: Column) -> Column | None:
+    """Quoted and escaped; None when a value holds a control character (rare: the
+    caller lets msgspec encode that table)."""
+    if pc.any(pc.match_substring_regex(column, _CONTROL)).as_py():
+        return None
+    escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def _json_column(column: Column) -> Column | None:
+    kind = column.type
+    text: Column
     if pa.types.is_timestamp(kind):
-        if any(isinstance(v, datetime) for v in values):
-            # Aware datetimes into a zone-less type come out as UTC.
-            return pa.array(values, type=pa.timestamp("us")).view(kind)
-        if None in values:
-            return pa.array(values, type=pa.int64()).view(kind)
-        # pyarrow converts large Python ints slowly (~40,000 a second); numpy does not.
-        return pa.array(np.fromiter(values, dtype=np.int64, count=len(values))).view(kind)
-    return pa.array(values, type=kind)
+        text = _json_timestamps(column)
+    elif pa.types.is_string(kind):
+        quoted = _json_strings(column)
+        if quoted is None:
+            return None
+        text = quoted
+    elif pa.types.is_floating(kind):
+        # Not-a-number and infinities are null in JSON, as msgspec writes them.
+        text = pc.if_else(pc.is_finite(column), pc.cast(column, pa.string()), pa.scalar(None, pa.string()))
+    elif pa.types.is_boolean(kind):
+        text = pc.if_else(column, "true", "false")
+    else:
+        text = pc.cast(column, pa.string())
+    return pc.fill_null(text, "null")
 
 
-def record_batch(schema: pa.Schema, chunk: Sequence[Row]) -> pa.RecordBatch:
-    """A batch from rows whose timestamps are datetimes or epoch microseconds."""
-    width = len(schema)
-    columns = list(zip(*(r[:width] for r in chunk), strict=True)) if chunk else [()] * width
-    arrays = [_array(col, field.type) for col, field in zip(columns, schema, strict=True)]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+def _buffer_bytes(lines: Column) -> bytes:
+    """The values of a string array back to back (each ends with its newline)."""
+    if len(lines) == 0:
+        return b""
+    _validity, offsets_buffer, data = lines.buffers()
+    offsets = np.frombuffer(memoryview(offsets_buffer), dtype=np.int32, count=len(lines) + 1,
+                            offset=lines.offset * 4)
+    return bytes(memoryview(data)[int(offsets[0]):int(offsets[-1])])
 
 
 class JsonLines:
     def __init__(self, columns: Sequence[str]) -> None:
         self._columns = tuple(columns)
+        self._keys = [msgspec.json.encode(c).decode("utf-8") + ":" for c in self._columns]
         self._encoder = msgspec.json.Encoder()
 
     def begin(self) -> bytes:
         return b""
 
-    def rows(self, chunk: Sequence[Row]) -> bytes:
-        names = self._columns
-        return self._encoder.encode_lines([dict(zip(names, r, strict=False)) for r in chunk])
+    def _fallback(self, table: pa.Table) -> bytes:
+        return self._encoder.encode_lines(table.select(list(self._columns)).to_pylist())
 
-    def end(self) -> bytes:
-        return b""
-
-
-def _csv_value(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-class Csv:
-    def __init__(self, columns: Sequence[str]) -> None:
-        self._columns = tuple(columns)
-
-    def _write(self, rows: Sequence[Row]) -> bytes:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        width = len(self._columns)
-        writer.writerows([_csv_value(v) for v in r[:width]] for r in rows)
-        return buffer.getvalue().encode("utf-8")
-
-    def begin(self) -> bytes:
-        return self._write([self._columns])
-
-    def rows(self, chunk: Sequence[Row]) -> bytes:
-        return self._write(chunk)
+    def rows(self, table: pa.Table) -> bytes:
+        if table.num_rows == 0:
+            return b""
+        parts: list[Any] = []
+        for i, name in enumerate(self._columns):
+            text = _json_column(table.column(name))
+            if text is None:
+                return self._fallback(table)
+            parts += [("{" if i == 0 else ",") + self._keys[i], text]
+        lines = pc.binary_join_element_wise(*parts, "}\n", "")
+        return b"".join(_buffer_bytes(chunk) for chunk in lines.chunks)
 
     def end(self) -> bytes:
         return b""
@@ -158,21 +156,24 @@ class _Sink(io.RawIOBase):
         return out
 
 
-class ArrowStream:
-    """Arrow IPC stream format (``application/vnd.apache.arrow.stream``)."""
+class _ArrowWriter:
+    """An encoder around a pyarrow writer that writes tables into a :class:`_Sink`."""
 
     def __init__(self, schema: pa.Schema) -> None:
         self._schema = schema
         self._sink = _Sink()
         self._writer: Any = None
 
+    def _open(self, sink: Any) -> Any:
+        raise NotImplementedError
+
     def begin(self) -> bytes:
-        self._writer = pa.ipc.new_stream(self._sink, self._schema)
+        self._writer = self._open(pa.PythonFile(self._sink, mode="w"))
         return self._sink.take()
 
-    def rows(self, chunk: Sequence[Row]) -> bytes:
-        if chunk:
-            self._writer.write_batch(record_batch(self._schema, chunk))
+    def rows(self, table: pa.Table) -> bytes:
+        if table.num_rows:
+            self._writer.write_table(table.select(self._schema.names).cast(self._schema))
         return self._sink.take()
 
     def end(self) -> bytes:
@@ -180,33 +181,40 @@ class ArrowStream:
         return self._sink.take()
 
 
-class Parquet:
-    def __init__(self, schema: pa.Schema) -> None:
-        self._schema = schema
-        self._sink = _Sink()
-        self._writer: pq.ParquetWriter | None = None
+class Csv(_ArrowWriter):
+    """Times as ``2026-05-01T00:00:00+00:00`` (Arrow's writer would put a space and ``Z``)."""
 
-    def begin(self) -> bytes:
-        self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), self._schema,
-                                       compression="zstd")
+    def _open(self, sink: Any) -> Any:
+        text = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f
+                          for f in self._schema])
+        return pa_csv.CSVWriter(sink, text)
+
+    def rows(self, table: pa.Table) -> bytes:
+        table = table.select(self._schema.names)
+        for i, field in enumerate(self._schema):
+            if pa.types.is_timestamp(field.type):
+                table = table.set_column(i, field.name, _iso(table.column(i), "+00:00"))
+        if table.num_rows:
+            self._writer.write_table(table)
         return self._sink.take()
 
-    def rows(self, chunk: Sequence[Row]) -> bytes:
-        assert self._writer is not None
-        if chunk:
-            self._writer.write_batch(record_batch(self._schema, chunk))
-        return self._sink.take()
 
-    def end(self) -> bytes:
-        assert self._writer is not None
-        self._writer.close()
-        return self._sink.take()
+class ArrowStream(_ArrowWriter):
+    """Arrow IPC stream format (``application/vnd.apache.arrow.stream``)."""
+
+    def _open(self, sink: Any) -> Any:
+        return pa.ipc.new_stream(sink, self._schema)
+
+
+class Parquet(_ArrowWriter):
+    def _open(self, sink: Any) -> Any:
+        return pq.ParquetWriter(sink, self._schema, compression="zstd")
 
 
 def encoder_for(fmt: str, columns: Sequence[str], types: Sequence[str]) -> Encoder:
     if fmt == "jsonl":
         return JsonLines(columns)
-    if fmt == "csv":
-        return Csv(columns)
     schema = arrow_schema(columns, types)
+    if fmt == "csv":
+        return Csv(schema)
     return ArrowStream(schema) if fmt == "arrow" else Parquet(schema)

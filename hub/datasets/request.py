@@ -78,9 +78,12 @@ class RowsRequest:
         d = self.dataset
         if d.series is None:
             return Source(raw=d.relation, time=d.time_column, value="")
-        r = d.series.rollup
-        rollup = None if r is None else RollupSource(r.relation, r.time, r.count, r.sum, r.min, r.max)
-        return Source(raw=d.relation, time=d.time_column, value=d.series.value, rollup=rollup)
+        # A rollup row is one bucket of a key of the raw rows.
+        key = tuple(k for k in d.key if k != d.time_column)
+        rollups = tuple(RollupSource(r.relation, r.time, r.count, r.sum, r.min, r.max,
+                                     timedelta(minutes=r.width_minutes), key)
+                        for r in d.series.rollups)
+        return Source(raw=d.relation, time=d.time_column, value=d.series.value, rollups=rollups)
 
     def series_query(self) -> SeriesQuery:
         """The shared query layer's request. Paged raw rows also select the key columns

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
-from hub.datasets.catalogue import Dataset, get_dataset, load_datasets
+from hub.datasets.catalogue import Dataset, find_dataset
 from hub.datasets.describe import entry
 from hub.datasets.request import FORMATS, parse_rows_request
+from hub.datasets.sources import catalogue_plan
 from hub.datasets.stats import DatasetStats, dataset_stats, run_async
 from hub.users import DATA_ROLES
 from ops_console.auth import Principal, require_roles
@@ -55,16 +56,22 @@ async def _stats(request: Request, conn: AsyncConn, dataset: Dataset) -> Dataset
     return stats
 
 
+async def _catalogue(conn: AsyncConn) -> dict[str, Dataset]:
+    """catalogue.json's datasets and those of the registered sources (the releases)."""
+    return await run_async(conn, catalogue_plan())
+
+
 @router.get("")
 async def list_datasets(principal: Reader, request: Request, conn: DbConn) -> dict[str, object]:
     """Every dataset of the catalogue with its coverage, row count and how to query it."""
-    return {"datasets": [entry(d, await _stats(request, conn, d)) for d in load_datasets().values()]}
+    datasets = await _catalogue(conn)
+    return {"datasets": [entry(d, await _stats(request, conn, d)) for d in datasets.values()]}
 
 
 @router.get("/{name}", responses=_ERRORS)
 async def show_dataset(principal: Reader, request: Request, conn: DbConn, name: str) -> dict[str, object]:
     """One dataset's catalogue entry."""
-    dataset = get_dataset(name)
+    dataset = find_dataset(await _catalogue(conn), name)
     return entry(dataset, await _stats(request, conn, dataset))
 
 
@@ -107,7 +114,8 @@ async def dataset_rows(
     Without ``limit`` the whole range streams; with it, at most ``limit`` rows and,
     when more exist, the ``X-Next-Cursor`` header to pass back as ``after``.
     """
-    dataset = get_dataset(name)
+    async with get_pool(request).connection() as conn:
+        dataset = find_dataset(await _catalogue(conn), name)
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)

@@ -26,10 +26,11 @@ from ops_console.params import cursor_time, decode_cursor, encode_cursor, parse_
 
 router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
 READERS = OPERATIONS_ROLES
-# hub.telemetry and its 1-minute rollup, through the shared query layer.
-SOURCE = Source(raw=("hub", "telemetry"), time="ts", value="value",
-                rollup=RollupSource(relation=("hub", "telemetry_1m"), time="bucket", count="n",
-                                    sum="sum", min="min", max="max"))
+# hub.telemetry and its 1-minute and 1-hour rollups, through the shared query layer.
+SOURCE = Source(raw=("hub", "telemetry"), time="ts", value="value", rollups=tuple(
+    RollupSource(relation=("hub", f"telemetry_{name}"), time="bucket", count="n", sum="sum", min="min",
+                 max="max", width=width, key=("device_id", "metric"))
+    for name, width in (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))))
 _AGGREGATES = ("avg", "min", "max", "last", "count")
 
 
@@ -93,7 +94,7 @@ async def telemetry(
         columns=("metric", "ts", "value") if width is None else ("metric",),
         aggregates=() if width is None else _AGGREGATES,
         order=("metric", "ts") if width is None else (), after=after))
-    source = "raw" if built.source == "raw" else "rollup_1m"
+    source = built.source
     cur = await conn.execute(built.query, built.params)
     rows = await cur.fetchall()
     more = len(rows) > limit

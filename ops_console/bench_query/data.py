@@ -5,8 +5,8 @@ would hash 1,000 tokens and publishing 43.2 M readings over MQTT would take hour
 The rollup trigger is switched off for the bench's session (``session_replication_role``):
 with its transition table PostgreSQL inserts row by row and groups the rows again. With
 one reading a minute, each 1-minute bucket is that reading (n = 1, sum = min = max =
-value), which the bench writes itself in the same statement: the rollup holds what the
-trigger would have written.
+value), which the bench writes itself in the same statement with the hourly rollup: the
+rollups hold what the trigger would have written (plain profile).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from psycopg import sql
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hub.db import connect
+from hub.timeseries_query import ORIGIN
 
 DEVICE_PREFIX = "bench-aq-"
 METRIC = "pm25"
@@ -36,7 +37,8 @@ _DEVICES = sql.SQL(
 # Device-major order, as the primary key (device_id, metric, ts) is laid out: PM2.5 with a
 # daily cycle (computed once per minute), a fixed offset per station and noise, in float
 # arithmetic (numeric rounding alone doubled the time). Each reading is also its 1-minute
-# rollup bucket (n = 1), written in the same statement: nothing is read back or sorted.
+# rollup bucket (n = 1), written in the same statement, and the day's hours too (a day holds
+# whole hours): nothing is read back.
 _READINGS = sql.SQL(
     "WITH m AS (SELECT t, 8 * sin(extract(epoch FROM t) / 86400 * 2 * pi()) AS cycle "
     "FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - interval '1 minute', "
@@ -45,9 +47,12 @@ _READINGS = sql.SQL(
     "r AS (INSERT INTO hub.telemetry (ts, device_id, metric, value) "
     "SELECT m.t, d.id, %(metric)s, greatest(0, round((18 + d.off + m.cycle + random() * 5) * 10) / 10) "
     "FROM (SELECT * FROM d ORDER BY id) AS d CROSS JOIN LATERAL (SELECT * FROM m) AS m "
-    "RETURNING ts, device_id, metric, value) "
-    "INSERT INTO hub.telemetry_1m (bucket, device_id, metric, n, sum, min, max) "
-    "SELECT ts, device_id, metric, 1, value, value, value FROM r"
+    "RETURNING ts, device_id, metric, value), "
+    "w AS (INSERT INTO hub.telemetry_1m (bucket, device_id, metric, n, sum, min, max) "
+    "SELECT ts, device_id, metric, 1, value, value, value FROM r) "
+    "INSERT INTO hub.telemetry_1h (bucket, device_id, metric, n, sum, min, max) "
+    "SELECT date_bin('1 hour', ts, %(origin)s), device_id, metric, count(*), sum(value), min(value), "
+    "max(value) FROM r GROUP BY 1, 2, 3"
 )
 
 
@@ -91,14 +96,14 @@ def generate(url: str, data: Dataset, progress: Progress | None = None) -> None:
         lo = data.start
         while lo < data.end:
             hi = min(lo + timedelta(days=1), data.end)
-            params = {"metric": METRIC, "like": f"{DEVICE_PREFIX}%", "lo": lo, "hi": hi}
+            params = {"metric": METRIC, "like": f"{DEVICE_PREFIX}%", "lo": lo, "hi": hi, "origin": ORIGIN}
             conn.execute(_READINGS, params)
             bar.advance(days, data.devices * int((hi - lo) / timedelta(minutes=1)))
             lo = hi
         conn.execute("RESET session_replication_role")
         tidy = bar.add_task("VACUUM ANALYZE", total=1)
         # As data that has been in the hub a while: statistics known, visibility map set.
-        conn.execute("VACUUM (ANALYZE) hub.telemetry, hub.telemetry_1m, hub.devices")
+        conn.execute("VACUUM (ANALYZE) hub.telemetry, hub.telemetry_1m, hub.telemetry_1h, hub.devices")
         bar.advance(tidy)
 
 

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pandas as pd
@@ -122,7 +123,8 @@ def _read_sql(sql_url: str, lo: datetime, hi: datetime) -> pd.DataFrame:
         # pandas asks for SQLAlchemy with any DBAPI driver but sqlite3; it still works, and
         # a plain driver connection is what the naive notebook uses.
         warnings.simplefilter("ignore", UserWarning)
-        frame = pd.read_sql(NAIVE_SQL, conn, params={"lo": lo, "hi": hi})
+        # pandas-stubs know SQLAlchemy connections only; a DBAPI connection is what it takes.
+        frame: pd.DataFrame = pd.read_sql(NAIVE_SQL, cast(Any, conn), params={"lo": lo, "hi": hi})
     return frame.set_index("ts")
 
 

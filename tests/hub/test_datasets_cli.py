@@ -55,6 +55,13 @@ def test_datasets_list_and_show(env: dict[str, str], station: tuple[str, str]) -
     assert "자치구" in shown.output
     assert "not personal" in shown.output
     assert "anon.cctv_event_counts" in shown.output
+    aq = runner.invoke(app, ["datasets", "show", "air_quality"], env=env)
+    assert aq.exit_code == 0, aq.output
+    for text in ("대기질", "pm25 (µg/m³)", "KOGL", "API:", "client.read(", "SQL:"):
+        assert text in aq.output, text
+    table = runner.invoke(app, ["datasets", "list"], env={**env, "COLUMNS": "250"})
+    assert table.exit_code == 0, table.output
+    assert all(name in table.output for name in entries)
     missing = runner.invoke(app, ["datasets", "show", "nope"], env=env)
     assert missing.exit_code != 0
 

@@ -59,14 +59,16 @@ def points(body: dict[str, Any]) -> list[dict[str, Any]]:
              **{k: p[k] for k in ("min", "max", "last", "count")}} for p in body["points"]]
 
 
-@pytest.mark.parametrize(("bucket", "width"), [("5m", timedelta(minutes=5)), ("1h", timedelta(hours=1))])
-def test_minute_buckets_from_the_rollup_match_the_readings(
-    client: httpx.Client, token_for: Callable[[str], str], device: str, bucket: str, width: timedelta
+@pytest.mark.parametrize(("bucket", "width", "source"), [("5m", timedelta(minutes=5), "rollup_1m"),
+                                                     ("1h", timedelta(hours=1), "rollup_1h")])
+def test_buckets_from_the_rollups_match_the_readings(
+    client: httpx.Client, token_for: Callable[[str], str], device: str, bucket: str, width: timedelta,
+    source: str
 ) -> None:
     start, end = T0, T0 + timedelta(hours=1)
     body = fetch(client, token_for("operator"), device, metric="pm10", bucket=bucket,
                  **{"from": start.isoformat(), "to": end.isoformat()})
-    assert body["source"] == "rollup_1m"
+    assert body["source"] == source
     assert points(body) == (expected(width, start, end))
     assert not body["has_more"]
 
