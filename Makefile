@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit services mosquitto web clean
+.PHONY: run test lint typecheck unit fuzz services mosquitto web clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("cityhub needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -53,3 +53,7 @@ unit: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+# The fuzz suite with many more examples than `make test` gives it (docs/testing.md).
+fuzz: $(VENV)/.installed-test services
+	$(BIN)/cityhub bench fuzz
+

@@ -104,7 +104,8 @@ def simulate_command(
         if register:
             from devices.sim.register import register_missing
 
-            added = register_missing(settings.require_database(), catalogue, fleet)
+            added = register_missing(settings.require_database(), catalogue, fleet,
+                                     keys=settings.device_token_keys())
             _errors.print(f"registered {added} new device(s)")
         now = time.time()
         clock = make_clock(now, speed, duration, start, chosen)

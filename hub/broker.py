@@ -32,7 +32,7 @@ from hub.broker_files import (
     conf_snippet,
     password_file,
 )
-from hub.credentials import broker_hash, hash_token, new_token
+from hub.credentials import broker_hash, hash_password, new_token
 from hub.errors import ConfigError, InvalidInput
 from hub.mqtt_access import INGEST_ACCOUNT, SERVICE_ROLES, SIM_ACCOUNT
 
@@ -72,7 +72,7 @@ def set_account(conn: Conn, name: str, password: str | None = None) -> str:
             "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
             "password_hash = EXCLUDED.password_hash, broker_hash = EXCLUDED.broker_hash, "
             "rotated_at = now()",
-            (name, SERVICE_ROLES[name], hash_token(secret), broker_hash(secret)),
+            (name, SERVICE_ROLES[name], hash_password(secret), broker_hash(secret)),
         )
     return secret
 

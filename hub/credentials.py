@@ -1,10 +1,12 @@
 """Tokens and passwords: random, shown once, stored only as hashes.
 
-Two hashes of each device token are kept: argon2 (checked by the hub itself, e.g. the
-HTTP auth endpoint of EMQX) and Mosquitto's own ``$7$`` format (PBKDF2-SHA512, as written
-by ``mosquitto_passwd`` of Mosquitto 2), from which the broker's password file is made.
-Console refresh tokens are looked up by their SHA-256 (:func:`token_digest`): they are
-long random strings, so a slow hash would add nothing.
+People's passwords (console accounts) and the service accounts' broker passwords, which
+an operator may choose, are argon2 hashes (:func:`hash_password`). Two hashes of each
+device token are kept: an HMAC under a server-side key (hub/device_tokens.py, checked by
+the hub itself, e.g. the HTTP auth endpoint of EMQX) and Mosquitto's own ``$7$`` format
+(PBKDF2-SHA512, as written by ``mosquitto_passwd`` of Mosquitto 2), from which the
+broker's password file is made. Console refresh tokens are looked up by their SHA-256
+(:func:`token_digest`): they are long random strings, so a slow hash would add nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-# mosquitto_passwd's defaults. Tokens carry 192 random bits, so more PBKDF2 rounds would
-# only slow every CONNECT without making a token any harder to guess.
+# mosquitto_passwd's defaults (Mosquitto 2.0 writes 101 rounds and a 12-byte salt, and
+# reads the round count from each line). Tokens carry 192 random bits, so more PBKDF2
+# rounds would only slow every CONNECT and every import without making a token any
+# harder to guess; at 101 rounds a hash costs ~0.1 ms (docs/benchmarks.md).
 BROKER_HASH_ITERATIONS = 101
 _SALT_BYTES = 12
 
@@ -36,13 +40,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def hash_token(token: str) -> str:
-    return _hasher.hash(token)
+def hash_password(password: str) -> str:
+    """argon2, slow on purpose: for secrets people choose (device tokens: hub/device_tokens.py)."""
+    return _hasher.hash(password)
 
 
-def verify_token(token_hash: str, token: str) -> bool:
+def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(token_hash, token)
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -54,7 +59,7 @@ def dummy_hash() -> str:
     A login for an unknown name is checked against it, so a miss costs as long as a wrong
     password and the answer time does not tell which names exist.
     """
-    return hash_token(secrets.token_urlsafe(16))
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def broker_hash(token: str, *, iterations: int = BROKER_HASH_ITERATIONS, salt: bytes | None = None) -> str:

@@ -26,7 +26,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from hub.credentials import dummy_hash, verify_token
+from hub.credentials import verify_password
+from hub.device_tokens import ARGON2_PREFIX, TokenKeys, check, check_unknown
 
 INGEST_ACCOUNT = "cityhub-ingest"
 SIM_ACCOUNT = "cityhub-sim"
@@ -166,8 +167,17 @@ def may_subscribe(identity: MqttIdentity, topic_filter: str) -> bool:
 
 _SERVICE_QUERY = sql.SQL("SELECT role, password_hash FROM hub.broker_accounts WHERE name = %s")
 _DEVICE_QUERY = sql.SQL("SELECT kind, status, token_hash FROM hub.devices WHERE id = %s")
+# Compare-and-set: a rotation or revocation meanwhile wins over the upgrade.
+_REHASH = sql.SQL("UPDATE hub.devices SET token_hash = %s "
+                  "WHERE id = %s AND token_hash = %s AND status = 'active'")
 
-_Found = tuple[Role, str | None, str] | None  # role, device kind, argon2 hash
+_Found = tuple[Role, str | None, str] | None  # role, device kind, stored hash
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    identity: MqttIdentity | None
+    rehash: str | None = None  # the device's token hash to store instead (hub/device_tokens.py)
 
 
 def _service_row(row: tuple[Any, ...] | None) -> _Found:
@@ -188,16 +198,26 @@ def _device_row(row: tuple[Any, ...] | None) -> _Found:
     return "device", str(kind), str(token_hash)
 
 
-def _decide(username: str, found: _Found, password: str) -> MqttIdentity | None:
+def _slow(found: _Found, keys: TokenKeys | None) -> bool:
+    """Will the check run argon2? Then it runs in a worker thread, off the event loop."""
     if found is None:
-        # Unknown users still pay for one verification, so the answer time does not tell an
+        return keys is None
+    return found[0] != "device" or found[2].startswith(ARGON2_PREFIX)
+
+
+def _decide(username: str, found: _Found, password: str, keys: TokenKeys | None) -> _Decision:
+    if found is None:
+        # Unknown users still pay for one check, so the answer time does not tell an
         # attacker which device ids exist.
-        verify_token(dummy_hash(), password)
-        return None
-    role, kind, password_hash = found
-    if not verify_token(password_hash, password):
-        return None
-    return MqttIdentity(username, role, kind)
+        check_unknown(keys, password)
+        return _Decision(None)
+    role, kind, stored = found
+    if role != "device":
+        # Service passwords may be chosen by an operator: argon2 (hub/credentials.py).
+        ok = verify_password(stored, password)
+        return _Decision(MqttIdentity(username, role, kind) if ok else None)
+    checked = check(keys, stored, password)
+    return _Decision(MqttIdentity(username, role, kind) if checked.ok else None, checked.rehash)
 
 
 async def _find(conn: psycopg.AsyncConnection[Any], username: str) -> _Found:
@@ -210,16 +230,25 @@ async def _find(conn: psycopg.AsyncConnection[Any], username: str) -> _Found:
 
 
 async def authenticate_async(
-    conn: psycopg.AsyncConnection[Any], username: str, password: str
+    conn: psycopg.AsyncConnection[Any], username: str, password: str,
+    keys: TokenKeys | None = None,
 ) -> MqttIdentity | None:
     """The identity of a broker login, or None: unknown user, wrong password, revoked device.
 
-    argon2 runs in a worker thread.
+    A device's token is checked against its HMAC under *keys* (microseconds, on the event
+    loop); an argon2 hash, left from before that scheme, runs in a worker thread and, when
+    it matches, is replaced by the HMAC, as is one under an earlier key.
     """
     if not username or not password:
         return None
     found = await _find(conn, username)
-    return await asyncio.to_thread(_decide, username, found, password)
+    if _slow(found, keys):
+        decision = await asyncio.to_thread(_decide, username, found, password, keys)
+    else:
+        decision = _decide(username, found, password, keys)
+    if decision.rehash is not None and found is not None:
+        await conn.execute(_REHASH, (decision.rehash, username, found[2]))
+    return decision.identity
 
 
 async def identity_async(conn: psycopg.AsyncConnection[Any], username: str) -> MqttIdentity | None:

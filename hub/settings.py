@@ -18,6 +18,7 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.device_tokens import TokenKeys, parse_keys
 from hub.errors import ConfigError
 from hub.secret_strength import GENERATE_SECRET, secret_key_problem
 
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
     # files, and the broker's pid file to send SIGHUP to after a change (docs/devices.md).
     broker_dir: Path | None = None
     broker_pid_file: Path | None = None
+    # Device tokens are stored as HMAC-SHA-256 under this key, kept out of the database;
+    # earlier keys (comma-separated) still let their devices in, which are then re-hashed
+    # under the current one (hub/device_tokens.py, docs/devices.md). Unset: argon2, slowly.
+    device_token_key: SecretStr = SecretStr("")
+    device_token_old_keys: SecretStr = SecretStr("")
 
     ingest_client_id: str = "cityhub-ingest-1"
     ingest_shared_group: str = "cityhub-ingest"
@@ -191,6 +197,13 @@ class Settings(BaseSettings):
                 f"CITYHUB_SECRET_KEY {problem}. Set it to a random value, e.g. "
                 f"`{GENERATE_SECRET}`; only `cityhub up` (demo mode) runs without one."
             )
+
+    def device_token_keys(self) -> TokenKeys | None:
+        """The keys device tokens are hashed under; None when CITYHUB_DEVICE_TOKEN_KEY is unset."""
+        key = self.device_token_key.get_secret_value()
+        if not key:
+            return None
+        return parse_keys(key, self.device_token_old_keys.get_secret_value())
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from hub import audit
-from hub.credentials import hash_token, verify_token
+from hub import audit, credentials
 from hub.errors import AlreadyExists, InvalidInput, NotFound
 
 ROLES = ("operator", "supervisor", "analyst", "admin", "vendor")
@@ -49,11 +48,11 @@ class User:
 
 
 def hash_password(password: str) -> str:
-    return hash_token(password)
+    return credentials.hash_password(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    return verify_token(password_hash, password)
+    return credentials.verify_password(password_hash, password)
 
 
 def validate_username(username: str) -> str:

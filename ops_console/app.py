@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The console app; refuses an empty or default CITYHUB_SECRET_KEY outside demo mode."""
     settings.require_service_secret()
     settings.require_database()
+    settings.device_token_keys()  # a weak CITYHUB_DEVICE_TOKEN_KEY is refused at start, not per login
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(audit_api.router)
     app.include_router(mqtt_api.router)
+    mqtt_api.install_fast_auth(app)
     app.include_router(alerts_api.router)
     app.include_router(kpis_api.router)
     app.include_router(handover_api.router)

@@ -7,6 +7,8 @@
     hub/bench/database.py    the local server benches make throw-away databases on
     hub/bench/errors.py      BenchError
     hub/bench/storage.py     `cityhub bench storage` (it needs nothing but hub)
+    hub/bench/credentials.py `cityhub bench credentials`: device import, EMQX logins per core
+                             (auth_load.py is its login load, a separate process)
 
 Why here: the benches live beside what they measure (ingest/bench, ops_console/bench,
 devices/sim/bench.py, this package's storage bench) and must not import one another;

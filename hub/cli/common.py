@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from hub.device_tokens import TokenKeys, demo_key, parse_keys
 from hub.errors import ConfigError
 from hub.settings import Settings, load_settings
 
@@ -45,6 +46,20 @@ def database_url(current: Settings) -> str:
         "CITYHUB_DATABASE_URL is not set and no `cityhub up` is running; set it to "
         "postgresql://user@host:5432/db, or start `cityhub up` in another terminal."
     )
+
+
+def token_keys(current: Settings) -> TokenKeys | None:
+    """CITYHUB_DEVICE_TOKEN_KEY's keys, or the demo's key of a running `cityhub up`; None
+    (tokens hashed with argon2, slowly) when neither is there, with a note saying so."""
+    keys = current.device_token_keys()
+    if keys is not None:
+        return keys
+    if "database_url" in running_services(current) and current.database_url is None:
+        # The demo's database: its services check tokens under the demo's key.
+        return parse_keys(demo_key(current.state_dir))
+    errors.print("note: CITYHUB_DEVICE_TOKEN_KEY is not set, so device tokens are hashed with "
+                  "argon2 (about 0.1 s each); see docs/devices.md, \"How tokens are stored\".")
+    return None
 
 
 def write_running(state_dir: Path, *, database_url: str, mqtt_url: str,

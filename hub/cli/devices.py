@@ -14,7 +14,7 @@ from rich.table import Table
 
 from hub.catalogue import Catalogue, load_catalogue
 from hub.cli.broker import sync_broker
-from hub.cli.common import console, database_url, errors, print_json, settings
+from hub.cli.common import console, database_url, errors, print_json, settings, token_keys
 from hub.db import connection
 from hub.device_import import ImportPlan, parse_csv, plan_import
 from hub.device_status import DeviceState
@@ -86,9 +86,8 @@ def add(
     current = settings()
     catalogue = load_catalogue(current.kinds_file)
     with connection(database_url(current)) as conn:
-        created = add_device(
-            conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon, gateway_id=gateway
-        )
+        created = add_device(conn, catalogue, device_id, kind, zone=zone, lat=lat, lon=lon,
+                             gateway_id=gateway, keys=token_keys(current))
         note = sync_broker(conn, current)
     if as_json:
         print_json(_credentials_json(created))
@@ -105,7 +104,7 @@ def rotate(
     """Give a device a new token (printed once); the old one stops working."""
     current = settings()
     with connection(database_url(current)) as conn:
-        created = rotate_token(conn, device_id)
+        created = rotate_token(conn, device_id, token_keys(current))
         note = sync_broker(conn, current)
     if as_json:
         print_json(_credentials_json(created))
@@ -271,6 +270,7 @@ def import_command(
 
 def _create(plan: ImportPlan, catalogue: Catalogue, tokens_out: Path,
             current: Settings) -> tuple[list[NewDevice], str | None]:
+    keys = token_keys(current)
     handle = _open_tokens(tokens_out)
     to_file = handle is not sys.stdout
     writer = csv.writer(handle)
@@ -287,7 +287,7 @@ def _create(plan: ImportPlan, catalogue: Catalogue, tokens_out: Path,
 
                 with conn.transaction():
                     created = add_many(conn, catalogue, [r.values() for r in plan.create],
-                                       progress=step)
+                                       progress=step, keys=keys)
                     # On disk before the commit: no device exists whose token is lost.
                     handle.flush()
                     if to_file:

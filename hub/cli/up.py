@@ -21,6 +21,7 @@ from rich.table import Table
 from hub.catalogue import load_catalogue
 from hub.cli.common import RUNNING_FILE, console, errors, write_running
 from hub.db import connection
+from hub.device_tokens import demo_key
 from hub.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from hub.migrate import migrate, migration_status
 from hub.mqtt_access import INGEST_ACCOUNT, SIM_ACCOUNT
@@ -68,8 +69,7 @@ def _secret(state_dir: Path) -> str:
 def _register_demo_devices(url: str, current: Settings) -> list[dict[str, object]]:
     catalogue = load_catalogue(current.kinds_file)
     with connection(url) as conn:
-        # Registering hashes a token (~0.1 s each): skip the devices of an earlier start.
-        add_missing(conn, catalogue, DEMO_DEVICES)
+        add_missing(conn, catalogue, DEMO_DEVICES, keys=current.device_token_keys())
     return [{"id": d[0], "kind": d[1], "zone": d[2], "lat": d[3], "lon": d[4]} for d in DEMO_DEVICES]
 
 
@@ -86,6 +86,9 @@ def up_command() -> None:
     current = load_settings(demo=True)
     state = current.state_dir
     state.mkdir(parents=True, exist_ok=True)
+    if not current.device_token_key.get_secret_value():
+        # Kept in the state directory, where `cityhub device …` in another terminal finds it.
+        current = load_settings(demo=True, device_token_key=demo_key(state))
     postgres = broker = None
     children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
@@ -121,6 +124,7 @@ def up_command() -> None:
             "CITYHUB_MQTT_URL": broker.url_for(INGEST_ACCOUNT) if broker else mqtt_url,
             "CITYHUB_MQTT_PROTOCOL": protocol,
             "CITYHUB_SECRET_KEY": current.secret_key.get_secret_value() or _secret(state),
+            "CITYHUB_DEVICE_TOKEN_KEY": current.device_token_key.get_secret_value(),
             "CITYHUB_PSEUDONYM_KEY_FILE": str(key_file),
             "CITYHUB_STATE_DIR": str(state),
             "CITYHUB_INGEST_METRICS_PORT": str(metrics_port),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from hub.credentials import hash_token, new_token
+from hub.credentials import hash_password, new_token
 from hub.db import connection, table
 
 
@@ -38,7 +38,7 @@ def make_fleet(tag: str, devices: int, gateway_batch: int = 0) -> Fleet:
 def register(url: str, fleet: Fleet) -> None:
     """COPY the fleet into the registry. Every device shares one token hash: argon2 is slow
     on purpose (tens of ms), which would make 10,000 registrations take minutes."""
-    token_hash = hash_token(new_token())
+    token_hash = hash_password(new_token())
     columns = sql.SQL("COPY {} (id, kind, zone, gateway_id, token_hash) FROM STDIN").format(
         table("devices")
     )

@@ -8,6 +8,10 @@ missing fields is answered "deny", never a 4xx: EMQX treats any other status as
 A field holding a NUL character is answered "deny" for the same reason: no
 username, password or topic contains one, and PostgreSQL text cannot hold it.
 The rules are hub/mqtt_access.py's, the same as the Mosquitto files'.
+
+Device tokens are checked against their HMAC under ``CITYHUB_DEVICE_TOKEN_KEY``
+(hub/device_tokens.py): a few microseconds, so a reconnect storm costs the database
+look-up and the HTTP round, not CPU-minutes of argon2 (docs/console.md).
 """
 
 from __future__ import annotations
@@ -15,12 +19,20 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.utils import get_dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+from starlette.routing import Route
 
 from hub import mqtt_access
+from hub.device_tokens import TokenKeys
+from hub.errors import DatabaseUnavailable
 from ops_console.auth import require_broker
-from ops_console.db import DbConn
+from ops_console.db import AsyncConn, DbConn, get_pool, get_settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/mqtt", tags=["mqtt broker"])
@@ -53,17 +65,82 @@ def _has_nul(*values: str) -> bool:
     return any("\x00" in v for v in values)
 
 
-@router.post("/auth")
-async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn) -> AuthOut:
-    """May this username and password connect? (EMQX HTTP authenticator.)"""
+async def token_keys(request: Request) -> TokenKeys | None:
+    """The settings' device-token keys, parsed on the first login and kept with the app."""
+    state = request.app.state
+    if not hasattr(state, "device_token_keys"):
+        keys = get_settings(request).device_token_keys()
+        if keys is None:
+            log.warning("CITYHUB_DEVICE_TOKEN_KEY is not set: device logins are checked with "
+                        "argon2 (slow) and devices hashed under a key are refused")
+        state.device_token_keys = keys
+    found: TokenKeys | None = state.device_token_keys
+    return found
+
+
+async def check_login(conn: AsyncConn, body: AuthIn, keys: TokenKeys | None) -> AuthOut:
     if _has_nul(body.username, body.password, body.clientid):
         log.info("broker login refused: a field contains NUL")
         return AuthOut(result="deny")
-    identity = await mqtt_access.authenticate_async(conn, body.username, body.password)
+    identity = await mqtt_access.authenticate_async(conn, body.username, body.password, keys)
     if identity is None:
         log.info("broker login refused for %r", body.username[:128])
         return AuthOut(result="deny")
     return AuthOut(result="allow")
+
+
+_GUARD = require_broker()
+_bearer = HTTPBearer(auto_error=False)  # as the guard's own dependency reads the header
+
+
+async def fast_auth(request: Request) -> Response:
+    """POST /api/v1/mqtt/auth as served: :func:`mqtt_auth`'s answers without FastAPI's
+    per-request machinery (an APIRoute, even with no dependencies, doubled the console's CPU
+    per login; docs/console.md): a reconnect storm is every device at once. Same guard,
+    same validation errors (422), same answers."""
+    await _GUARD(request, await _bearer(request))
+    try:
+        body = AuthIn.model_validate_json(await request.body() or b"null")
+    except ValidationError as exc:
+        # Not JSON: pydantic's error holds the raw body, which FastAPI's 422 handler cannot
+        # encode unless it is UTF-8 (a 500) and which may hold a password; as an APIRoute
+        # answers, the input is left out.
+        raise RequestValidationError([
+            {**e, "loc": ("body", *e["loc"])} | ({"input": {}} if isinstance(e["input"], bytes) else {})
+            for e in exc.errors(include_url=False)]) from None
+    try:
+        async with get_pool(request).connection() as conn:
+            answer = await check_login(conn, body, await token_keys(request))
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"The database is unavailable: {type(exc).__name__}.") from exc
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _declared_guard(_: Annotated[None, Depends(_GUARD)]) -> None:
+    """Never called: declares fast_auth's guard the way an APIRoute's is declared."""
+
+
+class _GuardedRoute(Route):
+    """A plain Starlette route that shows its guard as an APIRoute does (``dependant``), so
+    an inventory of the app's routes and guards (tests/ops_console/test_roles.py) sees it;
+    its handler runs the guard itself."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, fast_auth, methods=["POST"], include_in_schema=False)
+        self.dependant = get_dependant(path=path, call=_declared_guard)
+
+
+def install_fast_auth(app: FastAPI) -> None:
+    """Put :func:`fast_auth` first among *app*'s routes, so it answers POST /api/v1/mqtt/auth;
+    :func:`mqtt_auth`, behind it, describes the endpoint in the OpenAPI document."""
+    app.router.routes.insert(0, _GuardedRoute(f"{router.prefix}/auth"))
+
+
+@router.post("/auth")
+async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn,
+                    keys: Annotated[TokenKeys | None, Depends(token_keys)]) -> AuthOut:
+    """May this username and password connect? (EMQX HTTP authenticator.)"""
+    return await check_login(conn, body, keys)
 
 
 @router.post("/acl")

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli.main import _plugins, app
-from hub.credentials import verify_token
+from hub.device_tokens import check
+from tests import token_keys
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cli(database_url: str) -> tuple[CliRunner, dict[str, str]]:
     _plugins()
-    return CliRunner(), {"CITYHUB_DATABASE_URL": database_url}
+    return CliRunner(), {"CITYHUB_DATABASE_URL": database_url, **token_keys.ENV}
 
 
 def json_lines(output: str) -> list[dict[str, object]]:
@@ -40,7 +41,7 @@ def test_device_add_prints_credentials_once_and_stores_only_a_hash(
     row = db.execute("SELECT token_hash FROM hub.devices WHERE id = 'aq-cli-001'").fetchone()
     assert row is not None
     assert token not in str(row[0])
-    assert verify_token(str(row[0]), token)
+    assert check(token_keys.KEYS, str(row[0]), token).ok
 
     listed = runner.invoke(app, ["device", "list", "--kind", "air_quality", "--json"], env=env)
     assert listed.exit_code == 0, listed.output

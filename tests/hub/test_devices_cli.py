@@ -16,9 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli.main import _plugins, app
-from hub.credentials import verify_broker_hash, verify_token
+from hub.credentials import verify_broker_hash
+from hub.device_tokens import check
 from hub.errors import HubError
 from hub.mqtt_access import INGEST_ACCOUNT, MqttIdentity, authenticate_async
+from tests import token_keys
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -30,7 +32,7 @@ Login = Callable[[str, str], MqttIdentity | None]
 @pytest.fixture
 def cli(database_url: str) -> Cli:
     _plugins()
-    return CliRunner(), {"CITYHUB_DATABASE_URL": database_url}
+    return CliRunner(), {"CITYHUB_DATABASE_URL": database_url, **token_keys.ENV}
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def login(database_url: str) -> Login:
     def check(username: str, password: str) -> MqttIdentity | None:
         async def attempt() -> MqttIdentity | None:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-                return await authenticate_async(conn, username, password)
+                return await authenticate_async(conn, username, password, token_keys.KEYS)
         return asyncio.run(attempt())
     return check
 
@@ -286,5 +288,6 @@ def test_stored_hashes_are_of_the_printed_token(cli: Cli, db: Conn) -> None:
     row = db.execute("SELECT token_hash, broker_hash FROM hub.devices WHERE id = %s",
                      (device_id,)).fetchone()
     assert row is not None
-    assert verify_token(str(row[0]), token)
+    assert str(row[0]).startswith("hmac-sha256$")
+    assert check(token_keys.KEYS, str(row[0]), token).ok
     assert verify_broker_hash(str(row[1]), token)
