@@ -11,12 +11,19 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("cityhub needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
+# pycanon (the independent k/l check of `cityhub privacy verify`) pins exact old versions of
+# pandas, numpy and typer in its metadata; it needs only numpy and pandas, so it goes in
+# without its declared dependencies (docs/privacy.md, "Releases").
+PYCANON := $(PIP) install --no-deps -c constraints.txt pycanon
+
 $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e .
+	$(PYCANON)
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e '.[test]'
+	$(PYCANON)
 	touch $@ $(VENV)/.installed-run
 
 # `cityhub up` runs an embedded Mosquitto with logins and topic rules (docs/running.md).

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 RULES_REFRESH_S = 30.0
 # Catch-up walks history in slices so memory stays bounded after a long stop.
 CATCHUP_SLICE = timedelta(minutes=5)
+# How often releases whose processing period has ended are deleted (analytics/privacy).
+EXPIRY_S = 300.0
 # After the first notification, wait this long for others sent in the same burst.
 GATHER_S = 0.005
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -121,7 +123,11 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
         await evaluator.refresh_rules(force=True)
         caught = await evaluator.catch_up(margin)
         log.info("analytics ready: %d rules; catch-up changed %d alert(s)", len(evaluator.rules), caught)
+        next_expiry = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_expiry:
+                next_expiry = time.monotonic() + EXPIRY_S
+                await _expire_releases(url)
             notes = [n async for n in listen.notifies(timeout=0.5, stop_after=1)]
             if not notes:
                 continue
@@ -131,6 +137,19 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
             if changed:
                 log.info("%d notification(s) → %d alert change(s) in %.0f ms", len(notes), changed,
                          1000 * (time.monotonic() - started))
+
+
+async def _expire_releases(url: str) -> None:
+    """Delete the anonymised releases whose processing period has ended."""
+    from analytics.privacy.release import expire_url  # pandas and the methods: loaded here only
+
+    try:
+        deleted = await asyncio.to_thread(expire_url, url)
+    except psycopg.errors.InsufficientPrivilege:
+        log.warning("cannot delete expired releases: the analytics login may not drop them")
+        return
+    if deleted:
+        log.info("deleted %d release(s) whose processing period has ended", deleted)
 
 
 async def run_analytics_async(settings: Settings, stop: asyncio.Event) -> None:
