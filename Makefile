@@ -58,9 +58,9 @@ test: $(VENV)/.installed-test services web lint typecheck
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest -m 'not integration'
 
-clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 # The fuzz suite with many more examples than `make test` gives it (docs/testing.md).
 fuzz: $(VENV)/.installed-test services
 	$(BIN)/cityhub bench fuzz
 
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

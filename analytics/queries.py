@@ -8,26 +8,23 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from analytics import store
+from analytics.engine import VersionedRule
 from analytics.ranges import TimeRange
-from analytics.rules import Condition, EventRow, ReadingRow, Rule, validate_rule
+from analytics.rules import EventRow, ReadingRow
 
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 Stream = Literal["telemetry", "events"]
 
 
-async def load_rules(conn: AsyncConn) -> list[Rule]:
-    cur = await conn.execute(
-        "SELECT r.id, r.title, r.alert_type, r.device_kind, r.metric, "
-        "       array_agg(c.op ORDER BY c.threshold), array_agg(c.threshold ORDER BY c.threshold), "
-        "       array_agg(c.severity ORDER BY c.threshold) "
-        "FROM hub.alert_rules r JOIN hub.alert_rule_conditions c ON c.rule_id = r.id "
-        "WHERE r.enabled GROUP BY r.id ORDER BY r.id")
-    rules = []
-    for rid, title, alert_type, kind, metric, ops, thresholds, severities in await cur.fetchall():
-        conditions = tuple(Condition(o, float(t), s) for o, t, s in zip(ops, thresholds, severities,
-                                                                           strict=True))
-        rules.append(validate_rule(Rule(rid, title, alert_type, kind, metric, conditions)))
-    return rules
+async def load_rules(conn: AsyncConn) -> list[VersionedRule]:
+    """The enabled rules at their current version."""
+    return [VersionedRule(r.spec, r.version) for r in await store.list_rules(conn, enabled_only=True)]
+
+
+async def agency_ids(conn: AsyncConn) -> frozenset[str]:
+    cur = await conn.execute("SELECT id FROM hub.agencies WHERE enabled")
+    return frozenset(str(r[0]) for r in await cur.fetchall())
 
 
 def _range_filter(alias: str, r: TimeRange) -> tuple[sql.Composable, list[Any]]:
@@ -43,16 +40,18 @@ def _range_filter(alias: str, r: TimeRange) -> tuple[sql.Composable, list[Any]]:
     return sql.SQL(" AND ").join(clauses), params
 
 
-async def readings(conn: AsyncConn, r: TimeRange, metrics: list[str]) -> list[ReadingRow]:
-    """Readings of the watched *metrics* in the range, oldest first."""
-    if not metrics or (r.devices is not None and not r.devices):
+async def readings(conn: AsyncConn, r: TimeRange, metrics: list[str] | None) -> list[ReadingRow]:
+    """Readings of the watched *metrics* (None: all) in the range, oldest first."""
+    if metrics == [] or (r.devices is not None and not r.devices):
         return []
     where, params = _range_filter("t", r)
+    if metrics is not None:
+        where = sql.SQL("{} AND t.metric = ANY(%s)").format(where)
+        params.append(metrics)
     cur = await conn.execute(
         sql.SQL("SELECT t.ts, t.device_id, d.kind, d.zone, t.metric, t.value "
                 "FROM hub.telemetry t JOIN hub.devices d ON d.id = t.device_id "
-                "WHERE {} AND t.metric = ANY(%s) ORDER BY t.ts").format(where),
-        (*params, metrics))
+                "WHERE {} ORDER BY t.ts, t.device_id, t.metric").format(where), params)
     return [ReadingRow(*row) for row in await cur.fetchall()]
 
 

@@ -1,11 +1,15 @@
 """`cityhub analytics`: LISTEN to ingest's notifications, evaluate the rules, raise alerts.
 
 The service listens on ``hub_telemetry`` and ``hub_events`` (hub.notify); each notification names
-a time range and devices, whose rows are read and evaluated. Notifications that
-arrive together are merged into one query. Each stream's position (the newest time
-evaluated) is stored in ``hub.analytics_positions``; on start — and after losing the
-database — the service first evaluates everything since that position minus
-``CITYHUB_ANALYTICS_CATCHUP_S``, so a restart misses nothing. Evaluating a row twice
+a time range and devices, whose rows are read and fed, in time order, to the rules' engine
+(analytics/engine.py — the same one the backtest uses), which keeps each rule's windows and
+levels. ``hub_rules`` (hub.notify, sent by analytics/store.py) says a rule changed: the
+rules are reloaded at once.
+Notifications that arrive together are merged into one query. Each stream's position (the
+newest time evaluated) is stored in ``hub.analytics_positions``; on start — and after losing
+the database — the service first evaluates everything since that position minus
+``CITYHUB_ANALYTICS_CATCHUP_S`` (or the longest rule window plus duration, if longer, so the
+rules' state is rebuilt), so a restart misses nothing. Evaluating a row twice
 is harmless: alerts only count occurrences newer than what they have seen.
 """
 
@@ -16,19 +20,20 @@ import logging
 import signal
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from analytics import queries
+from analytics.engine import Engine, VersionedRule
+from analytics.raising import apply, raise_plain
 from analytics.ranges import TimeRange, coalesce, parse_notice
-from analytics.rules import Rule, evaluate_events, evaluate_readings
-from hub.alert_store import raise_or_update
+from analytics.rules import evaluate_events
 from hub.catalogue import Catalogue, load_catalogue
 from hub.errors import MigrationError
-from hub.notify import EVENTS, TELEMETRY
+from hub.notify import EVENTS, RULES, TELEMETRY
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,40 +43,65 @@ RULES_REFRESH_S = 30.0
 CATCHUP_SLICE = timedelta(minutes=5)
 # How often releases whose processing period has ended are deleted (analytics/privacy).
 EXPIRY_S = 300.0
+# How often absence rules are checked against the clock.
+TICK_S = 5.0
 # After the first notification, wait this long for others sent in the same burst.
 GATHER_S = 0.005
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
 class Evaluator:
-    """Evaluates ranges of rows against the rules on one connection."""
+    """Evaluates ranges of rows against the rules on one connection, keeping the rules' state."""
 
     def __init__(self, conn: AsyncConn, catalogue: Catalogue) -> None:
         self.conn = conn
         self.catalogue = catalogue
-        self.rules: list[Rule] = []
+        self.engine = Engine([], {name: float(k.interval_s) for name, k in catalogue.kinds.items()})
+        self.agencies: frozenset[str] = frozenset()
         self._rules_at = 0.0
+        self._started = False
 
-    async def refresh_rules(self, *, force: bool = False) -> None:
-        if force or time.monotonic() - self._rules_at > RULES_REFRESH_S:
-            self.rules = await queries.load_rules(self.conn)
-            self._rules_at = time.monotonic()
+    @property
+    def rules(self) -> list[VersionedRule]:
+        return list(self.engine.rules.values())
+
+    async def refresh_rules(self, *, force: bool = False) -> int:
+        """Reload the rules; a rule that is new or changed is brought up to date from history
+        (its window and durations), so an edit does not wait hours to take effect."""
+        if not force and time.monotonic() - self._rules_at <= RULES_REFRESH_S:
+            return 0
+        self._rules_at = time.monotonic()
+        self.agencies = await queries.agency_ids(self.conn)
+        fresh = self.engine.replace_rules(await queries.load_rules(self.conn))
+        if not self._started or not fresh:
+            return 0
+        log.info("rules changed: %s", ", ".join(sorted(fresh)))
+        now = await queries.now(self.conn)
+        start = now - timedelta(seconds=self.engine.lookback_s(fresh))
+        rows = await queries.readings(self.conn, TimeRange(start, None, None), self.engine.metrics(fresh))
+        return await apply(self.conn, self.engine.feed(rows, only=fresh), self.agencies)
 
     async def telemetry(self, r: TimeRange) -> int:
         await self.refresh_rules()
-        metrics = sorted({rule.metric for rule in self.rules})
-        rows = await queries.readings(self.conn, r, metrics)
-        changed = await raise_or_update(self.conn, evaluate_readings(self.rules, rows))
+        rows = await queries.readings(self.conn, r, self.engine.metrics())
+        changed = await apply(self.conn, self.engine.feed(rows), self.agencies)
         if r.end is not None:
             await queries.advance(self.conn, "telemetry", r.end)
-        return len(changed)
+        return changed
 
     async def events(self, r: TimeRange) -> int:
+        await self.refresh_rules()
         rows = await queries.events(self.conn, r)
-        changed = await raise_or_update(self.conn, evaluate_events(self.catalogue, rows))
+        changed = await apply(self.conn, self.engine.events(rows), self.agencies)
+        unmapped = [e for e in rows if not self.engine.mapped(e)]
+        changed += await raise_plain(self.conn, evaluate_events(self.catalogue, unmapped))
         if r.end is not None:
             await queries.advance(self.conn, "events", r.end)
-        return len(changed)
+        return changed
+
+    async def tick(self) -> int:
+        """Absence rules against the clock."""
+        return await apply(self.conn, self.engine.tick(datetime.now(UTC)), self.agencies)
 
     async def catch_up(self, margin: timedelta) -> int:
         """Evaluate both streams from their stored positions (minus *margin*) to now."""
@@ -79,7 +109,9 @@ class Evaluator:
         now = await queries.now(self.conn)
         for stream in ("telemetry", "events"):
             stored = await queries.position(self.conn, stream)
-            start = (stored or now) - margin
+            # Telemetry from far enough back for the rules' windows and durations to fill.
+            history = timedelta(seconds=self.engine.lookback_s()) if stream == "telemetry" else margin
+            start = (stored or now) - max(margin, history)
             while True:
                 end = start + CATCHUP_SLICE
                 last = end >= now
@@ -90,10 +122,13 @@ class Evaluator:
                     await queries.advance(self.conn, stream, now)
                     break
                 start = end
+        self._started = True
         return changed
 
     async def notices(self, notes: Sequence[psycopg.Notify]) -> int:
         changed = 0
+        if any(n.channel == RULES for n in notes):
+            changed += await self.refresh_rules(force=True)
         for channel in (TELEMETRY, EVENTS):
             parsed: list[TimeRange] = []
             for n in notes:
@@ -117,14 +152,18 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
             await psycopg.AsyncConnection.connect(
                 url, autocommit=True, application_name="cityhub-analytics") as work:
         # LISTEN before catching up, so nothing committed meanwhile falls between the two.
-        for channel in (TELEMETRY, EVENTS):
+        for channel in (TELEMETRY, EVENTS, RULES):
             await listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         evaluator = Evaluator(work, catalogue)
         await evaluator.refresh_rules(force=True)
         caught = await evaluator.catch_up(margin)
         log.info("analytics ready: %d rules; catch-up changed %d alert(s)", len(evaluator.rules), caught)
         next_expiry = 0.0
+        next_tick = time.monotonic() + TICK_S
         while not stop.is_set():
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + TICK_S
+                await evaluator.tick()
             if time.monotonic() >= next_expiry:
                 next_expiry = time.monotonic() + EXPIRY_S
                 await _expire_releases(url)

@@ -7,6 +7,7 @@ channel             payload (JSON object)                            sent by
 ``hub_events``      the same, for events                             ingest, per committed batch
 ``hub_device_status`` ``{"device_id": str, "online": bool}``         ingest
 ``hub_alerts``      ``{"alert_id", "seq", "state", "severity"}``     hub.alert_store, per change
+``hub_rules``       the rule's id (plain text)                       analytics.store, per edit
 =================== ================================================ ======================
 
 A range names the time span and the devices a batch touched; listeners (analytics, the
@@ -33,6 +34,7 @@ TELEMETRY = "hub_telemetry"
 EVENTS = "hub_events"
 DEVICE_STATUS = "hub_device_status"
 ALERTS = "hub_alerts"
+RULES = "hub_rules"
 RANGE_CHANNELS = (TELEMETRY, EVENTS)
 PAYLOAD_BUDGET = 7_000
 

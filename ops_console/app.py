@@ -28,6 +28,7 @@ from ops_console.api import health as health_api
 from ops_console.api import kpis as kpis_api
 from ops_console.api import mqtt as mqtt_api
 from ops_console.api import releases as releases_api
+from ops_console.api import rules as rules_api
 from ops_console.api import telemetry as telemetry_api
 from ops_console.db import make_pool
 from ops_console.dispatch import dispatching
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(handover_api.router)
     app.include_router(datasets_api.router)
     app.include_router(releases_api.router)
+    app.include_router(rules_api.router)
     install_live(app, settings)
     install_web(app)
     return app

@@ -7,10 +7,7 @@ to $CITYHUB_TEST_ARTIFACTS (default: the test's tmp dir).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,44 +15,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from hub.catalogue import Catalogue
 from ops_console.testing import Accounts, ConsoleServer
+from tests.fix_analytics import AnalyticsProcess
 from tests.fix_ingest import IngestProcess
 from tests.fix_mqtt import Broker
 from tests.helpers import Conn, new_device, now_iso
 from tests.mqtt_client import device
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-class Analytics:
-    """`cityhub analytics` as a child process."""
-
-    def __init__(self, database_url: str, log_path: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
-        self.env["CITYHUB_DATABASE_URL"] = database_url
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "hub", "analytics"], env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: "analytics ready" in self.log() or self.process.poll() is not None,
-                 timeout=30, what="analytics to start")
-        assert self.process.poll() is None, self.log()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(20)
-
-
-@pytest.fixture(scope="module")
-def analytics(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Analytics]:
-    process = Analytics(database_url, Path(tmp_path_factory.mktemp("analytics")) / "analytics.log")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def log_in(page: Page, server: ConsoleServer, username: str, password: str) -> None:
@@ -69,7 +35,7 @@ def log_in(page: Page, server: ConsoleServer, username: str, password: str) -> N
 
 def test_an_alert_appears_live_and_is_worked_to_the_audit_log(
     chromium: Browser, console_server: ConsoleServer, accounts: Accounts, db: Conn, catalogue: Catalogue,
-    broker: Broker, ingest: IngestProcess, analytics: Analytics, artifacts: Path,
+    broker: Broker, ingest: IngestProcess, analytics: AnalyticsProcess, artifacts: Path,
 ) -> None:
     station = new_device(db, catalogue, "air_quality", prefix="board", zone="jung-gu",
                          lat=37.5663, lon=126.9779)
@@ -83,11 +49,14 @@ def test_an_alert_appears_live_and_is_worked_to_the_audit_log(
     marker = page.locator(f'circle[data-device="{station}"]')
     expect(marker).to_be_attached()
 
-    # An over-threshold reading published over MQTT shows up as an alert within 2 s.
+    # A sharp PM10 rise published over MQTT (rule pm10-sudden-rise) shows up as an alert within 2 s.
     with device(broker) as mqtt:
+        before = (datetime.now(UTC) - timedelta(seconds=60)).isoformat()
+        mqtt.publish(f"cityhub/v1/{station}/telemetry", {"ts": before, "pm10": 30.0})
         mqtt.publish(f"cityhub/v1/{station}/telemetry", {"ts": now_iso(), "pm10": 420.0})
         queued = page.locator(f'#queue li[data-severity="critical"]:has-text("{station}")')
         expect(queued).to_be_visible(timeout=2000)
+    # The marker shows the station's CAI category on its hourly mean (225 µg/m³: very bad).
     expect(marker).to_have_attribute("data-category", "very_unhealthy")
     page.screenshot(path=str(artifacts / "board.png"), full_page=True)
 

@@ -51,6 +51,8 @@ def test_the_page_keeps_no_readable_token_and_runs_under_its_policy(
 ) -> None:
     station = new_device(db, catalogue, "air_quality", prefix="csp", zone="jung-gu",
                          lat=37.5663, lon=126.9779)
+    # A zone the live protocol cannot name must not cost the page its live view.
+    new_device(db, catalogue, "air_quality", prefix="csp", zone="mapo-gu/hapjeong")
     username, password = accounts.user_for("operator")
     context = chromium.new_context(viewport={"width": 1400, "height": 950})
     page = context.new_page()

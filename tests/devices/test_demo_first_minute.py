@@ -12,30 +12,19 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from hub.cli.up import DEMO_DEVICES
-from tests.analytics.test_service import AnalyticsProcess
+from tests.fix_analytics import AnalyticsProcess
 from tests.fix_ingest import IngestProcess
 from tests.fix_mqtt import Broker
 from tests.helpers import Conn
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def analytics(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalyticsProcess]:
-    process = AnalyticsProcess(database_url, Path(tmp_path_factory.mktemp("analytics")) / "analytics.log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def test_an_alert_is_raised_within_the_first_simulated_minute_of_the_demo(

@@ -6,6 +6,8 @@ import { Live } from "./live.js";
 import { CATEGORIES, CityMap } from "./map.js";
 import { beep } from "./sound.js";
 
+const CHANNEL_PART = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 const $ = (id) => document.getElementById(id);
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
 const state = { alerts: [], selected: null, map: null, live: null, kpis: {}, liveKpis: {} };
@@ -48,8 +50,10 @@ async function showBoard() {
     { loadDetail: (id) => api(`/api/v1/devices/${encodeURIComponent(id)}`) });
   const devices = await loadDevices();
   await Promise.all([loadAlerts(), loadKpis(), loadAudit()]);
-  const zoneChannels = [...new Set(devices.map((d) => d.zone).filter(Boolean))].slice(0, 150)
-    .map((z) => `readings:zone:${z}`);
+  // Only zones the live protocol can name (ops_console/live/protocol.py): one zone such as
+  // "mapo-gu/hapjeong" in a subscription would have the whole subscription refused.
+  const zoneChannels = [...new Set(devices.map((d) => d.zone).filter((z) => z && CHANNEL_PART.test(z)))]
+    .slice(0, 150).map((z) => `readings:zone:${z}`);
   state.live = new Live({
     channels: ["alerts", "devices", "kpis", ...zoneChannels],
     onMessage: onLive,

@@ -1,9 +1,11 @@
 // The city map in SVG, no tile server: district cells from /static/zones.json, devices
 // placed by their coordinates (or their district's point), coloured by connection and
-// by the Korean PM10 category (좋음 ≤30, 보통 ≤80, 나쁨 ≤150, 매우나쁨 >150 µg/m³).
+// by the station's CAI category (좋음, 보통, 나쁨, 매우나쁨) on its hourly PM10 and PM2.5
+// means, from GET /api/v1/rules/cai (analytics/cai.py, docs/analytics.md): not one reading.
 // Markers that would overlap at the current zoom are drawn as one cluster with a count
 // (cluster.js); wheel, buttons, dragging and a click on a cluster zoom and pan (mapview.js);
 // hovering or focusing a marker shows a tooltip (maptip.js).
+import { api } from "./api.js";
 import { cluster } from "./cluster.js";
 import { language, t } from "./i18n.js";
 import { Tip, statusLabel } from "./maptip.js";
@@ -18,14 +20,6 @@ const DRAG_PX = 4;
 export const CATEGORIES = ["good", "moderate", "unhealthy", "very_unhealthy"];
 const RANK = { nodata: -1, good: 0, moderate: 1, unhealthy: 2, very_unhealthy: 3 };
 
-export function pm10Category(value) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "nodata";
-  if (value <= 30) return "good";
-  if (value <= 80) return "moderate";
-  if (value <= 150) return "unhealthy";
-  return "very_unhealthy";
-}
-
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(NS, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -33,8 +27,13 @@ function el(name, attrs = {}, parent = null) {
   return node;
 }
 
+// The API's CAI category names → the map's (and its legend's and stylesheet's).
+const CAI = { good: "good", moderate: "moderate", bad: "unhealthy", very_bad: "very_unhealthy" };
+// Categories are fetched again this long after new readings arrive, and at least this often.
+const CAI_DELAY_MS = 1500, CAI_EVERY_MS = 60_000;
+
 function categoryOf(device) {
-  return device.kind === "air_quality" ? pm10Category(device.pm10) : "nodata";
+  return device.kind === "air_quality" ? device.cai || "nodata" : "nodata";
 }
 
 export class CityMap {
@@ -48,6 +47,8 @@ export class CityMap {
     this.devices = new Map();
     this.groups = [];
     this.selected = null;
+    this.caiTimer = null;
+    setInterval(() => this.loadCai(), CAI_EVERY_MS);
     const pts = this.zones.flatMap((z) => z.polygon);
     this.lat0 = Math.min(...pts.map((p) => p[0])); this.lat1 = Math.max(...pts.map((p) => p[0]));
     this.lon0 = Math.min(...pts.map((p) => p[1])); this.lon1 = Math.max(...pts.map((p) => p[1]));
@@ -130,6 +131,24 @@ export class CityMap {
     for (const device of this.devices.values()) if (!device.node) this.drawDevice(device);
     this.layout();
     this.colourZones();
+    this.scheduleCai(0);
+  }
+
+  // Readings came in: ask for the categories once the burst is over.
+  scheduleCai(delay = CAI_DELAY_MS) {
+    if (this.caiTimer !== null) return;
+    this.caiTimer = setTimeout(() => { this.caiTimer = null; this.loadCai(); }, delay);
+  }
+
+  async loadCai() {
+    const { stations } = await api("/api/v1/rules/cai").catch(() => ({ stations: null }));
+    if (!stations) return;
+    for (const device of this.devices.values()) {
+      if (device.kind !== "air_quality") continue;
+      const cai = CAI[stations[device.id]?.category] || "nodata";
+      if (cai !== device.cai) { device.cai = cai; this.paint(device); }
+    }
+    this.colourZones();
   }
 
   drawDevice(device) {
@@ -198,7 +217,7 @@ export class CityMap {
     if (this.tip.subject === device) this.tip.showDevice(device, device.node);
   }
 
-  // A cluster takes the worst PM10 category of its stations; dashed when one is not online.
+  // A cluster takes the worst CAI category of its stations; dashed when one is not online.
   paintCluster(group) {
     if (!group.node) return;
     let worst = "nodata";
@@ -217,6 +236,7 @@ export class CityMap {
     if (!device) return;
     if (change.latest) change = { ...change, latest: { ...device.latest, ...change.latest } };
     Object.assign(device, change);
+    if (device.kind === "air_quality" && ("pm10" in change || "latest" in change)) this.scheduleCai();
     this.paint(device);
     this.colourZones();
   }
@@ -237,7 +257,7 @@ export class CityMap {
     const worst = new Map();
     for (const d of this.devices.values()) {
       if (d.kind !== "air_quality") continue;
-      const cat = pm10Category(d.pm10);
+      const cat = categoryOf(d);
       if (RANK[cat] > RANK[worst.get(d.zone) || "nodata"]) worst.set(d.zone, cat);
     }
     for (const [id, { poly }] of this.zoneNodes) {
