@@ -189,6 +189,13 @@ def _last_probe(source: Source, query: SeriesQuery) -> sql.Composable:
 def _rollup(source: Source, query: SeriesQuery, rollup: RollupSource) -> BuiltQuery:
     params: dict[str, object] = {"width": query.width, "origin": ORIGIN}
     groups = [sql.Identifier(g) for g in query.columns]
+    # The rollup's columns, its relation, the range and the page: the same in both queries.
+    parts: dict[str, sql.Composable] = {
+        "t": sql.Identifier(rollup.time), "g": sql.SQL("").join(sql.SQL("{}, ").format(g) for g in groups),
+        "s": sql.Identifier(rollup.sum), "n": sql.Identifier(rollup.count),
+        "lo": sql.Identifier(rollup.min), "hi": sql.Identifier(rollup.max),
+        "rel": sql.Identifier(*rollup.relation), "w": _bucket_where(query, rollup.time, params),
+        "limit": _limit(query, params)}
     if query.width == rollup.width and rollup.key and set(rollup.key) <= set(query.columns):
         # Its rows are the buckets already: read them, sorted by the key alone (the other
         # groups depend on it, so the order is the same), as the rollup's index has them.
@@ -196,24 +203,14 @@ def _rollup(source: Source, query: SeriesQuery, rollup: RollupSource) -> BuiltQu
         inner = sql.SQL(
             "SELECT {t} AS b, {g}{s} AS s, {n}::bigint AS n, {lo} AS lo, {hi} AS hi FROM {rel} "
             "WHERE {w} ORDER BY {order}{limit}"
-        ).format(
-            t=sql.Identifier(rollup.time), g=sql.SQL("").join(sql.SQL("{}, ").format(g) for g in groups),
-            s=sql.Identifier(rollup.sum), n=sql.Identifier(rollup.count), lo=sql.Identifier(rollup.min),
-            hi=sql.Identifier(rollup.max), rel=sql.Identifier(*rollup.relation),
-            w=_bucket_where(query, rollup.time, params),
-            order=sql.SQL(", ").join([*keyed, sql.Identifier(rollup.time)]), limit=_limit(query, params))
+        ).format(**parts, order=sql.SQL(", ").join([*keyed, sql.Identifier(rollup.time)]))
         return _outer(source, query, inner, params, rollup,
                       [g for g in query.columns if g in rollup.key])
     inner = sql.SQL(
         "SELECT date_bin(%(width)s, {t}, %(origin)s) AS b, {g}sum({s}) AS s, sum({n})::bigint AS n, "
         "min({lo}) AS lo, max({hi}) AS hi FROM {rel} WHERE {w} GROUP BY {by} ORDER BY {order}{limit}"
-    ).format(
-        t=sql.Identifier(rollup.time), g=sql.SQL("").join(sql.SQL("{}, ").format(g) for g in groups),
-        s=sql.Identifier(rollup.sum), n=sql.Identifier(rollup.count), lo=sql.Identifier(rollup.min),
-        hi=sql.Identifier(rollup.max), rel=sql.Identifier(*rollup.relation),
-        w=_bucket_where(query, rollup.time, params),
-        by=sql.SQL(", ").join([sql.SQL("b"), *groups]),
-        order=sql.SQL(", ").join([*groups, sql.SQL("b")]), limit=_limit(query, params))
+    ).format(**parts, by=sql.SQL(", ").join([sql.SQL("b"), *groups]),
+             order=sql.SQL(", ").join([*groups, sql.SQL("b")]))
     return _outer(source, query, inner, params, rollup, list(query.columns))
 
 

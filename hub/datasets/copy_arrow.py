@@ -77,24 +77,16 @@ def _wake(ready: asyncio.Future[None]) -> None:
         ready.set_result(None)
 
 
-async def _readable(fd: int) -> None:
+async def _ready(fd: int, *, write: bool = False) -> None:
+    """Wait until the socket *fd* can be read (or written)."""
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
-    loop.add_reader(fd, _wake, ready)
+    add, remove = (loop.add_writer, loop.remove_writer) if write else (loop.add_reader, loop.remove_reader)
+    add(fd, _wake, ready)
     try:
         await ready
     finally:
-        loop.remove_reader(fd)
-
-
-async def _writable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_writer(fd, _wake, ready)
-    try:
-        await ready
-    finally:
-        loop.remove_writer(fd)
+        remove(fd)
 
 
 class _CopyOut:
@@ -114,12 +106,12 @@ class _CopyOut:
         pg.send_query(query)
         self.open = True
         while pg.flush():
-            await _writable(pg.socket)
+            await _ready(pg.socket, write=True)
         while True:
             pg.consume_input()
             if not pg.is_busy():
                 break
-            await _readable(pg.socket)
+            await _ready(pg.socket)
         result = pg.get_result()
         if result is None or result.status != pq.ExecStatus.COPY_OUT:
             await self._finish(result)
@@ -134,7 +126,7 @@ class _CopyOut:
                 if block is not None:
                     yield block
             elif size == 0:
-                await _readable(pg.socket)
+                await _ready(pg.socket)
                 pg.consume_input()
             else:
                 await self._finish(None)
@@ -152,7 +144,7 @@ class _CopyOut:
                 pg.consume_input()
                 if not pg.is_busy():
                     break
-                await _readable(pg.socket)
+                await _ready(pg.socket)
             result = pg.get_result()
             if result is None:
                 break
