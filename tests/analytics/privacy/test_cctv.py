@@ -20,6 +20,8 @@ from analytics.privacy.method import Period
 from analytics.privacy.scan import scan_open_schema
 from analytics.privacy.synth_cctv import ZONES, CctvDay, detections, write_day
 from hub.catalogue import Catalogue
+from hub.datasets.sources import catalogue_plan
+from hub.datasets.stats import run_sync
 from hub.pseudonym import PseudonymKeys
 from tests.helpers import Conn
 
@@ -142,6 +144,16 @@ def test_releases_go_through_the_framework_and_spend_the_budget(conn: Conn) -> N
     counted = conn.execute("SELECT count(*) FROM anon.cctv_event_counts_dp").fetchone()
     assert counted == (24 * len(camera_zones(conn)) * len(catalogue_types(conn)),)
     assert [f for f in scan_open_schema(conn) if ".cctv_" in f.relation] == []
+    # Both are offered to data scientists, in both languages, with what they cost.
+    datasets = run_sync(conn, catalogue_plan())
+    for name in ("cctv_event_counts_dp", "cctv_movement"):
+        entry = datasets[name]
+        assert set(entry.title) == {"en", "ko"}
+        assert set(entry.description) == {"en", "ko"}
+        assert entry.privacy == "anonymised"
+        assert entry.release is not None
+    assert datasets["cctv_event_counts_dp"].release is not None
+    assert datasets["cctv_event_counts_dp"].release["epsilon"] == 1.0
 
 
 def events_in_period(conn: Conn) -> int:
