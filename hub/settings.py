@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # under the current one (hub/device_tokens.py, docs/devices.md). Unset: argon2, slowly.
     device_token_key: SecretStr = SecretStr("")
     device_token_old_keys: SecretStr = SecretStr("")
+    # Signed checkpoints of the audit log's head, kept outside the database (docs/security.md);
+    # unset: audit-checkpoints.jsonl in the state directory.
+    audit_checkpoint_file: Path | None = None
 
     ingest_client_id: str = "cityhub-ingest-1"
     ingest_shared_group: str = "cityhub-ingest"
