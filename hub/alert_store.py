@@ -49,7 +49,8 @@ _FIELDS = (
     "id", "rule_id", "alert_type", "title", "source", "severity", "state", "device_id", "zone",
     "related_devices", "metric", "value", "count", "first_seen", "last_seen", "created_at",
     "updated_at", "acknowledged_at", "acknowledged_by", "assignee_user", "assignee_agency",
-    "escalations", "resolved_at", "resolved_by", "outcome", "last_seq",
+    "escalations", "resolved_at", "resolved_by", "outcome", "last_seq", "rule_version",
+    "suggested_agency",
 )
 COLUMNS = sql.SQL(", ").join(sql.Identifier(f) for f in _FIELDS)
 _LIVE = sql.SQL("state IN ('open', 'acknowledged', 'assigned')")

@@ -81,6 +81,10 @@ class Alert:
     resolved_by: str | None = None
     outcome: str | None = None
     last_seq: int = 0
+    # The version of the rule that raised it and the agency that rule suggests (migration 0016);
+    # None for alerts raised before rules were versioned, or not by a rule.
+    rule_version: int | None = None
+    suggested_agency: str | None = None
 
     @property
     def live(self) -> bool:

@@ -66,7 +66,8 @@ _METERS = (
     Injection("inactive_household", "smart_meter", 2 * HOUR, 24 * HOUR, devices=1),
 )
 
-# A PM10 reading over the pm10-high warning level (150 µg/m³) even on a clean day.
+# PM10 readings of at least 180 µg/m³ even on a clean day: a rise the built-in rule
+# pm10-sudden-rise raises (≥ 100 µg/m³ within 10 minutes), over the 150 µg/m³ advisory level.
 _PM10_SPIKE: dict[str, float | str] = {"metric": "pm10", "probability": 1.0, "factor": 6.0, "at_least": 180.0}
 
 # What a newcomer sees in the first minute of `cityhub up` (each device reports every
@@ -80,7 +81,8 @@ _DEMO_OPENING = (
 )
 
 # Then one short incident every five minutes, in this order, round and round: most raise
-# an alert (threshold or CCTV event), the others show on the map or in the dead letters.
+# an alert (rule pm10-sudden-rise, or a camera event: cctv-fall:fall, cctv-parking:illegal_parking,
+# event:loitering...), the others show on the map or in the dead letters.
 _DEMO_ROUND = (
     Injection("cctv_event", "cctv", 0, MIN, params={"type": "loitering"}),
     Injection("spike", "air_quality", 0, 3 * MIN, params=_PM10_SPIKE),

@@ -29,6 +29,20 @@ from hub.catalogue import Kind
 
 _encode = msgspec.json.encode
 FUTURE_TOLERANCE_S = 300.0  # the hub rejects readings further ahead (ingest/validate.py)
+# Camera events the built-in rules map (hub/migrations/0016_rules.sql, 0017): event type → (rule,
+# severity). The hub raises such an event under rule id "<rule>:<type>", any other event
+# under "event:<type>" at the catalogue's severity; ground truth names the id it should use.
+BUILTIN_EVENT_RULES: Mapping[str, tuple[str, str]] = {
+    "fire": ("cctv-fire", "critical"), "smoke": ("cctv-fire", "critical"),
+    "violence": ("cctv-police", "critical"), "intrusion": ("cctv-police", "critical"),
+    "fall": ("cctv-fall", "critical"), "illegal_parking": ("cctv-parking", "info"),
+}
+
+
+def expected_alert(event_type: str, catalogue_severity: str) -> str:
+    """What the hub should raise for a camera event, e.g. "alert cctv-fire:fire (critical)"."""
+    rule, severity = BUILTIN_EVENT_RULES.get(event_type, ("event", catalogue_severity))
+    return f"alert {rule}:{event_type} ({severity})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +222,7 @@ class Simulator:
             event = self.cameras.scripted_event(name, t, self.rng)
             event["ts"] = ts_ms
             self.truth.append(TruthRecord(a.scenario, a.label, (device.id,), t, t, {
-                "type": name, "expected": f"alert event:{name} ({self.cctv_events[name]})"}))
+                "type": name, "expected": expected_alert(name, self.cctv_events[name])}))
             return [Outgoing(self._topics[device.id][1], _encode(event))]
         if a.label == "malformed":
             form = a.text("form", "truncated_json")

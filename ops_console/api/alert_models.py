@@ -67,6 +67,10 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     outcome: str | None
     last_seq: int
+    rule_version: int | None = Field(
+        default=None, description="Version of the rule that raised the alert (GET /api/v1/rules/{id}).")
+    suggested_agency: str | None = Field(
+        default=None, description="Agency id the rule suggests, e.g. fire-119 or the zone's office.")
     delivery: str | None = Field(
         default=None, description="State of the latest message to an agency: pending, delivered, failed.")
 

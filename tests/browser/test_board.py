@@ -65,6 +65,9 @@ def test_an_alert_appears_live_and_is_worked_to_the_audit_log(
     detail = page.get_by_test_id("alert-detail")
     expect(detail.get_by_test_id("detail-title")).to_contain_text("PM10")
     expect(detail.get_by_test_id("sop").locator("li")).not_to_have_count(0)
+    # The built-in rule's first version raised it; it suggests no agency.
+    expect(detail.get_by_test_id("detail-rule")).to_have_text("pm10-sudden-rise, version 1")
+    expect(detail.get_by_test_id("detail-agency")).to_have_text("—")
     detail.get_by_test_id("acknowledge").click()
     expect(detail.get_by_test_id("detail-state")).to_have_text("Acknowledged")
     detail.get_by_test_id("outcome").select_option("handled")

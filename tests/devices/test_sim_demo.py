@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
+from pathlib import Path
 
 from devices.sim.fleet import SimDevice
 from devices.sim.scenarios import scenario
 from devices.sim.schedule import Anomaly, Schedule
-from devices.sim.simulator import Control, Outgoing, Simulator
+from devices.sim.simulator import BUILTIN_EVENT_RULES, Control, Outgoing, Simulator, expected_alert
 from hub.catalogue import load_catalogue
 from hub.cli.up import DEMO_DEVICES
 from tests.devices.sim_helpers import START
 
 MINUTE = 60.0
-# The built-in pm10-high rule's warning level (hub/migrations/0006_alerts.sql, docs/alerts.md).
+# The PM10 advisory level (주의보) of the built-in rule pm10-fine-dust (docs/analytics.md).
 PM10_ALERT_LEVEL = 150.0
+MIGRATIONS = Path(__file__).resolve().parents[2] / "hub" / "migrations"
 TURN_S = len(DEMO_DEVICES) / 10.0  # `cityhub up` runs `cityhub simulate --rate 10`
 
 CCTV_EVENTS = {name: e.severity for name, e in load_catalogue().kinds["cctv"].events.items()}
@@ -113,7 +116,31 @@ def test_in_the_first_minute_the_demo_publishes_an_alerting_event_and_a_reading_
     # Each one-shot camera incident is recorded as ground truth with what the hub should do.
     truth = [r for r in sim.truth if r.label == "cctv_event"]
     assert truth
-    assert all(str(r.details["expected"]).startswith("alert event:") for r in truth)
+    for r in truth:
+        name = str(r.details["type"])
+        assert r.details["expected"] == expected_alert(name, CCTV_EVENTS[name])
+    assert {str(r.details["expected"]) for r in truth} == {"alert event:abandoned_object (warning)"}
+
+
+def _builtin_event_rules() -> dict[str, tuple[str, str]]:
+    """Event type → (rule id, severity) of the event_map rules migrations 0016 and 0017 seed
+    (0017's cctv-fall takes falls over from cctv-police)."""
+    text = "".join((MIGRATIONS / name).read_text(encoding="utf-8")
+                   for name in ("0016_rules.sql", "0017_fall_sop.sql"))
+    specs = [json.loads(doc) for doc in re.findall(r"\$json\$(.*?)\$json\$", text, re.S)]
+    return {event: (spec["id"], action["severity"]) for spec in specs if spec["kind"] == "event_map"
+            for event, action in spec["events"].items()}
+
+
+def test_ground_truth_names_the_rule_ids_the_hub_raises_camera_events_under() -> None:
+    seeded = _builtin_event_rules()
+    assert seeded == BUILTIN_EVENT_RULES
+    assert expected_alert("fall", "critical") == "alert cctv-fall:fall (critical)"
+    assert expected_alert("fire", "critical") == "alert cctv-fire:fire (critical)"
+    assert expected_alert("illegal_parking", "info") == "alert cctv-parking:illegal_parking (info)"
+    # Events no rule maps keep the catalogue's severity under event:<type>.
+    assert "loitering" not in seeded
+    assert expected_alert("loitering", CCTV_EVENTS["loitering"]) == "alert event:loitering (warning)"
 
 
 def _field(msg: Outgoing, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,9 @@ import httpx
 import psycopg
 import pytest
 
+from analytics import raising
+from analytics.engine import Raised
+from hub.alerts import Occurrence
 from hub.catalogue import Catalogue
 from ops_console.testing import Accounts
 from tests.helpers import count, new_device
@@ -289,3 +293,29 @@ def test_handover_json_and_printable_page(client: httpx.Client, op: dict[str, st
                      headers=op)
     assert bad.status_code == 400
     assert client.get("/api/v1/handover", headers=bearer(token_for("vendor"))).status_code == 403
+
+
+def test_an_alert_says_which_rule_version_raised_it_and_the_agency_that_rule_suggests(
+        client: httpx.Client, op: dict[str, str], database_url: str, catalogue: Catalogue) -> None:
+    zone = unique_zone()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        camera = new_device(conn, catalogue, "cctv", zone=zone, lat=37.5663, lon=126.9779)
+    fire = Occurrence(rule_id="cctv-fire:fire", alert_type="fire", title="Fire", source="cctv",
+                      severity="critical", device_id=camera, zone=zone, ts=datetime.now(UTC))
+
+    async def go() -> None:
+        # As the analytics service raises it: version 3 of the camera rule, suggesting fire-119.
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            assert await raising.apply(conn, [Raised(fire, 3, "fire-119")], frozenset({"fire-119"})) == 1
+
+    asyncio.run(go())
+    _, plain = device_with_alert(database_url, catalogue, zone=zone)  # no rule version behind it
+    page = client.get("/api/v1/alerts", params={"zone": zone}, headers=op).json()
+    listed = {a["rule_id"]: (a["rule_version"], a["suggested_agency"]) for a in page["items"]}
+    assert listed == {"cctv-fire:fire": (3, "fire-119"), plain.rule_id: (None, None)}
+    fire_id = next(a["id"] for a in page["items"] if a["rule_id"] == "cctv-fire:fire")
+    detail = client.get(f"/api/v1/alerts/{fire_id}", headers=op).json()
+    assert (detail["rule_version"], detail["suggested_agency"]) == (3, "fire-119")
+    # Acting on the alert keeps both.
+    acked = post(client, f"/{detail['id']}/acknowledge", op).json()
+    assert (acked["rule_version"], acked["suggested_agency"]) == (3, "fire-119")

@@ -45,7 +45,12 @@ export async function showAlert(panel, alertId, onChanged) {
       h("dt", {}, t("detail.zone")), h("dd", {}, alert.zone || "—"),
       h("dt", {}, t("detail.value")), h("dd", {}, alert.metric ? `${alert.metric} = ${alert.value}` : "—"),
       h("dt", {}, t("detail.first_seen")), h("dd", {}, when(alert.first_seen)),
-      h("dt", {}, t("detail.count")), h("dd", {}, alert.count)),
+      h("dt", {}, t("detail.count")), h("dd", {}, alert.count),
+      // Which rule definition raised it, so an operator can look that version up (rules page).
+      h("dt", {}, t("detail.rule")), h("dd", { "data-testid": "detail-rule" }, alert.rule_version
+        ? t("detail.rule_version", { rule: alert.rule_id, version: alert.rule_version }) : alert.rule_id),
+      h("dt", {}, t("detail.suggested_agency")),
+      h("dd", { "data-testid": "detail-agency" }, alert.suggested_agency || "—")),
     h("h3", {}, t("detail.chart")), chart,
     h("div", { class: "actions" },
       h("button", { type: "button", "data-testid": "acknowledge", disabled: alert.state !== "open",
@@ -73,7 +78,9 @@ export async function showAlert(panel, alertId, onChanged) {
         c.details && c.details.text ? h("q", {}, c.details.text) : ""))),
   );
   api("/api/v1/alerts/agencies").then((list) => agencies.replaceChildren(
-    ...list.filter((a) => a.enabled).map((a) => h("option", { value: a.id }, a.name)))).catch(() => {});
+    // The rule's suggested agency is preselected; the operator may still pick another.
+    ...list.filter((a) => a.enabled).map((a) => h("option",
+      { value: a.id, selected: a.id === alert.suggested_agency }, a.name)))).catch(() => {});
   if (alert.device_id && alert.metric) drawChart(chart, alert).catch(() => { chart.textContent = t("detail.nodata"); });
   else chart.textContent = t("detail.nodata");
   return alert;
