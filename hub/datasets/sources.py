@@ -25,7 +25,8 @@ shipped ones are; one that repeats a name is an error, never a silent override.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -38,12 +39,14 @@ EntriesPlan = Plan[list[Mapping[str, Any]]]
 Source = Callable[[], EntriesPlan]
 
 
-def registered_sources() -> list[tuple[str, Source]]:
+@cache  # scanning the installed packages costs ms on the event loop; they do not change
+def registered_sources() -> tuple[tuple[str, Source], ...]:
     """The sources installed under :data:`GROUP`, by name."""
-    return [(ep.name, ep.load()) for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name)]
+    return tuple((ep.name, ep.load())
+                 for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name))
 
 
-def catalogue_plan(sources: list[tuple[str, Source]] | None = None) -> Plan[dict[str, Dataset]]:
+def catalogue_plan(sources: Sequence[tuple[str, Source]] | None = None) -> Plan[dict[str, Dataset]]:
     """Every dataset: catalogue.json's, then each source's (*sources*, default the
     registered ones), by name in that order."""
     datasets = dict(load_datasets())
