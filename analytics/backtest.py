@@ -67,10 +67,10 @@ def episodes(signals: Iterable[Signal]) -> list[Episode]:
 
 
 def run(rule: VersionedRule, frame: pd.DataFrame, intervals: Mapping[str, float], *,
-        start: datetime, end: datetime) -> list[Episode]:
+        start: datetime, end: datetime, areas: Mapping[str, float] | None = None) -> list[Episode]:
     """*rule* over *frame* (readings, or events for an event rule), as alerts first seen in
-    [start, end]."""
-    engine = Engine([rule], intervals)
+    [start, end]; *areas* are the zones' areas (hub.zones) for a density rule."""
+    engine = Engine([rule], intervals, areas)
     ordered = frame.sort_values(["ts", "device_id"], kind="stable")
     signals: list[Signal]
     if rule.spec.kind == "event_map":

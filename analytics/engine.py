@@ -13,11 +13,13 @@ device by id (alerts are per device and rule), with the others as related device
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from analytics import crowd
 from analytics.levels import LevelState, step
 from analytics.rules import EventRow, ReadingRow, event_title
 from analytics.spec import RuleSpec
@@ -46,12 +48,14 @@ class Lifted:
 
 
 Signal = Raised | Lifted
+# How often a series' sliding sum is summed afresh (bounds its rounding drift).
+_RESUM_EVERY = 1000
 
 
 class _Series:
     """One series' window, level state and where it stands in time (mutable, engine-private)."""
 
-    __slots__ = ("devices", "last_ts", "seen_at_last", "state", "window", "zone")
+    __slots__ = ("devices", "last_ts", "pushes", "rise", "seen_at_last", "state", "total", "window", "zone")
 
     def __init__(self) -> None:
         self.window: deque[tuple[datetime, str, float]] = deque()
@@ -60,6 +64,10 @@ class _Series:
         self.seen_at_last: set[str] = set()
         self.devices: dict[str, datetime] = {}  # device → its newest reading
         self.zone: str | None = None
+        self.rise: crowd.Rise | None = None  # density rules with rise_s
+        # The window's sum kept as it slides, so a mean costs O(1) instead of O(window).
+        self.total = 0.0
+        self.pushes = 0
 
     def fresh(self, ts: datetime, device_id: str) -> bool:
         """Whether a reading is new to this series (and note it if so)."""
@@ -74,9 +82,17 @@ class _Series:
 
     def push(self, ts: datetime, device_id: str, value: float, window_s: float) -> None:
         self.window.append((ts, device_id, value))
+        self.total += value
         start = ts - timedelta(seconds=window_s)
         while self.window and self.window[0][0] <= start and len(self.window) > 1:
-            self.window.popleft()
+            self.total -= self.window.popleft()[2]
+        self.pushes += 1
+        if self.pushes % _RESUM_EVERY == 0:
+            self.total = math.fsum(v for _, _, v in self.window)
+
+    def mean(self) -> float:
+        """The window's mean; rounded so that sliding-sum rounding never decides a level."""
+        return round(self.total / len(self.window), 9)
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -87,8 +103,11 @@ def _mean(values: Iterable[float]) -> float:
 class Engine:
     """Rules' state over readings and events; *intervals* is each device kind's interval_s."""
 
-    def __init__(self, rules: Sequence[VersionedRule], intervals: Mapping[str, float]) -> None:
+    def __init__(self, rules: Sequence[VersionedRule], intervals: Mapping[str, float],
+                 areas: Mapping[str, float] | None = None) -> None:
         self.intervals = dict(intervals)
+        # Zone → area in m² (hub.zones), for density rules; replaced when the service reloads.
+        self.areas: dict[str, float] = dict(areas or {})
         self.rules: dict[str, VersionedRule] = {}
         self._series: dict[str, dict[str, _Series]] = {}
         self.replace_rules(rules)
@@ -186,17 +205,30 @@ class Engine:
         series.push(row.ts, row.device_id, row.value, s.window_s)
         related: tuple[str, ...] = ()
         if s.kind == "threshold":
-            q = _mean(v for _, _, v in series.window)
+            q = series.mean()
             related = tuple(sorted(series.devices))
         elif s.kind == "rate_of_change":
             q = row.value - min(v for _, _, v in series.window)
+        elif s.kind == "density":
+            area = self.areas.get(row.zone or "")
+            if area is None:
+                return []
+            q, related = crowd.density(series.window, area)
+            if s.rise_s > 0:
+                series.rise = series.rise or crowd.Rise()
+                q = series.rise.push(row.ts, q, s.rise_s)
         else:
             q, related = self._share(s, series)
         before = series.state
         series.state = step(before, s.levels, row.ts, q)
         device = min(series.devices) if zoned else row.device_id
         if series.state.active is not None:
-            return [self._raise(rule, device, series, row.ts, q, related)]
+            raised = self._raise(rule, device, series, row.ts, q, related)
+            if before.active is not None and series.state.active < before.active:
+                # Stepped down (a warning lifted into an advisory): the alert store only
+                # raises severities, so the higher level ends and the lower one is a new alert.
+                return [Lifted(s.id, device, row.ts, s.levels[before.active].name), raised]
+            return [raised]
         if before.active is not None:
             return [Lifted(s.id, device, row.ts, s.levels[before.active].name)]
         return []

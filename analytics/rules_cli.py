@@ -19,6 +19,7 @@ import yaml
 from rich.table import Table
 
 from analytics import backtest, store
+from analytics.crowd_store import zone_areas
 from analytics.engine import VersionedRule
 from analytics.spec import RuleError, RuleSpec, parse, to_document
 from hub.catalogue import load_catalogue
@@ -69,7 +70,9 @@ def summary(spec: RuleSpec) -> str:
         return f"silent for {spec.factor:g} × interval → {spec.levels[0].severity}"
     what = {"threshold": f"mean {spec.metric} over {spec.window_s:g} s per {spec.scope}",
             "rate_of_change": f"rise of {spec.metric} over {spec.window_s:g} s",
-            "zone_composite": f"share of a zone's devices with {spec.metric} ≥ {spec.value:g}"}[spec.kind]
+            "zone_composite": f"share of a zone's devices with {spec.metric} ≥ {spec.value:g}",
+            "density": (f"rise over {spec.rise_s:g} s of " if spec.rise_s else "")
+            + f"{spec.metric} per m² of the zone"}[spec.kind]
     levels = "; ".join(f"≥ {lv.above:g} for {lv.for_s:g} s → {lv.severity} (lifted < {lv.clear_below:g})"
                        for lv in spec.levels)
     return f"{what}: {levels}"
@@ -196,7 +199,8 @@ def backtest_command(
             await store.check_against_hub(conn, spec)
         versioned = VersionedRule(spec, stored.version)
         frame = await backtest.history(conn, versioned, since, until, intervals)
-        return backtest.run(versioned, frame, intervals, start=since, end=until)
+        return backtest.run(versioned, frame, intervals, start=since, end=until,
+                            areas=await zone_areas(conn))
 
     found = _run(work)
     if as_json:

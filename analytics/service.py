@@ -27,7 +27,10 @@ import psycopg
 from psycopg import sql
 
 from analytics import queries
+from analytics.crowd_store import zone_areas
 from analytics.engine import Engine, VersionedRule
+from analytics.forecast.live import Forecaster
+from analytics.models.live import Detectors
 from analytics.raising import apply, raise_plain
 from analytics.ranges import TimeRange, coalesce, parse_notice
 from analytics.rules import evaluate_events
@@ -60,6 +63,9 @@ class Evaluator:
         self.agencies: frozenset[str] = frozenset()
         self._rules_at = 0.0
         self._started = False
+        self.forecaster = Forecaster(conn)
+        # Sensor faults screen readings before the rules; meters are scanned on the clock.
+        self.detectors = Detectors(conn)
 
     @property
     def rules(self) -> list[VersionedRule]:
@@ -72,6 +78,7 @@ class Evaluator:
             return 0
         self._rules_at = time.monotonic()
         self.agencies = await queries.agency_ids(self.conn)
+        self.engine.areas = await zone_areas(self.conn)  # crowd density (analytics/crowd.py)
         fresh = self.engine.replace_rules(await queries.load_rules(self.conn))
         if not self._started or not fresh:
             return 0
@@ -84,6 +91,12 @@ class Evaluator:
     async def telemetry(self, r: TimeRange) -> int:
         await self.refresh_rules()
         rows = await queries.readings(self.conn, r, self.engine.metrics())
+        try:
+            rows = await self.detectors.screen(rows)  # a station suspected faulty feeds no rule
+        except psycopg.Error:
+            raise
+        except Exception:  # a model's bug must not stop the rules: they see every row
+            log.exception("sensor-fault screening failed; rows evaluated unscreened")
         changed = await apply(self.conn, self.engine.feed(rows), self.agencies)
         if r.end is not None:
             await queries.advance(self.conn, "telemetry", r.end)
@@ -100,8 +113,21 @@ class Evaluator:
         return changed
 
     async def tick(self) -> int:
-        """Absence rules against the clock."""
-        return await apply(self.conn, self.engine.tick(datetime.now(UTC)), self.agencies)
+        """Absence rules against the clock; the PM2.5 forecast once an hour (analytics/forecast)."""
+        changed = await apply(self.conn, self.engine.tick(datetime.now(UTC)), self.agencies)
+        specs = [r.spec for r in self.rules]
+        now = await queries.now(self.conn)
+        for name in ("meter scan", "forecast"):
+            try:
+                if name == "meter scan":
+                    changed += await self.detectors.tick(now)
+                else:
+                    changed += await self.forecaster.step(datetime.now(UTC), specs, self.agencies)
+            except psycopg.Error:
+                raise  # the database's errors are the service loop's (reconnect, catch up)
+            except Exception:  # one model's bug must not stop the rules
+                log.exception("%s failed; the rules go on", name)
+        return changed
 
     async def catch_up(self, margin: timedelta) -> int:
         """Evaluate both streams from their stored positions (minus *margin*) to now."""

@@ -13,6 +13,10 @@ Kinds (``"kind"``) and what each watches:
 - ``event_map``: device events of the listed types → severity, agency, alert type (SOP).
 - ``zone_composite``: the share of a zone's devices whose mean over ``window_s`` is at or
   above ``value``; levels on that share (0–1).
+- ``density``: persons per m² in a zone: the newest ``metric`` (a count) of each of the zone's
+  devices read within ``window_s``, summed, over the zone's area (``hub.zones``,
+  analytics/crowd.py); with ``rise_s`` the rise of that density over ``rise_s`` instead (an
+  early warning of a crowd building up).
 
 :func:`parse` raises :class:`RuleError` naming the field at fault, so an API answers 400
 with it and a CLI prints it.
@@ -28,7 +32,7 @@ from typing import Any
 from hub.alerts import SEVERITIES
 from hub.errors import InvalidInput
 
-KINDS = ("threshold", "rate_of_change", "absence", "event_map", "zone_composite")
+KINDS = ("threshold", "rate_of_change", "absence", "event_map", "zone_composite", "density")
 SCOPES = ("device", "zone")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
@@ -78,6 +82,7 @@ class RuleSpec:
     factor: float = 0.0
     value: float = 0.0
     min_devices: int = 1
+    rise_s: float = 0.0
     events: Mapping[str, EventAction] = field(default_factory=dict)
     agency: str | None = None
     description: str = ""
@@ -86,7 +91,7 @@ class RuleSpec:
     def lookback_s(self) -> float:
         """How much history the rule needs to be in the same state as if it had run all along."""
         longest = max((max(lv.for_s, lv.clear_for_s) for lv in self.levels), default=0.0)
-        return self.window_s + longest
+        return self.window_s + self.rise_s + longest
 
 
 def _get(doc: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None,
@@ -166,7 +171,7 @@ def _events(doc: Mapping[str, Any]) -> dict[str, EventAction]:
 
 
 _KNOWN = frozenset({"id", "kind", "title", "alert_type", "metric", "device_kind", "scope", "window_s",
-                    "levels", "factor", "value", "min_devices", "events", "agency", "description",
+                    "levels", "factor", "value", "min_devices", "rise_s", "events", "agency", "description",
                     "source", "severity"})
 
 
@@ -216,8 +221,17 @@ def parse(doc: Mapping[str, Any], *, rule_id: str | None = None) -> RuleSpec:
     if kind == "rate_of_change" and window_s <= 0:
         raise RuleError("window_s", "is required: the rise is measured over it")
     scope = _get(doc, "scope", str, "device")
-    if scope not in SCOPES or (scope == "zone" and kind != "threshold"):
-        raise RuleError("scope", "is 'device', or 'zone' for a threshold rule")
+    if scope not in SCOPES or (scope == "zone" and kind not in ("threshold", "density")) \
+            or (kind == "density" and "scope" in doc and scope != "zone"):
+        raise RuleError("scope", "is 'device', or 'zone' for a threshold rule; a density rule is per zone")
+    if kind == "density":
+        if window_s <= 0:
+            raise RuleError("window_s", "is required: a device's count is current for that long")
+        rise_s = _non_negative(float(_get(doc, "rise_s", float, 0.0)), "rise_s")
+        if rise_s > MAX_WINDOW_S:
+            raise RuleError("rise_s", f"must be at most {MAX_WINDOW_S} (a week)")
+        return RuleSpec(**base, metric=metric, window_s=window_s, scope="zone", rise_s=rise_s,
+                        levels=_levels(doc, share=False))
     if kind == "zone_composite":
         min_devices = int(_get(doc, "min_devices", int, 2))
         if min_devices < 1:
@@ -247,6 +261,8 @@ def to_document(spec: RuleSpec) -> dict[str, Any]:
         doc["window_s"] = spec.window_s
         if spec.kind == "threshold":
             doc["scope"] = spec.scope
+        if spec.kind == "density" and spec.rise_s:
+            doc["rise_s"] = spec.rise_s
         if spec.kind == "zone_composite":
             doc["value"] = spec.value
             doc["min_devices"] = spec.min_devices

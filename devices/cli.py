@@ -102,11 +102,12 @@ def simulate_command(
         catalogue = load_catalogue(settings.kinds_file)
         kinds = catalogue.kinds
         if register:
-            from devices.sim.register import register_missing
+            from devices.sim.register import register_missing, register_welfare
 
             added = register_missing(settings.require_database(), catalogue, fleet,
                                      keys=settings.device_token_keys())
             _errors.print(f"registered {added} new device(s)")
+            register_welfare(settings.require_database(), fleet, seed)  # docs/analytics.md
         now = time.time()
         clock = make_clock(now, speed, duration, start, chosen)
         sim = Simulator(fleet, kinds, chosen, seed, clock.start)

@@ -1,7 +1,9 @@
 """Signed checkpoints of the audit log's head, kept outside the database.
 
-The chain in :mod:`hub.audit` uses a public rule, so whoever can write to the database
-can edit a row and recompute every hash and the head. A checkpoint is one JSON line
+The chain in :mod:`hub.audit` is keyed, but rows written before migration 0018 use a
+public rule, and a writer to the database can strip the key markers from every row and
+recompute the whole chain publicly: it then looks like a chain that was never keyed. A
+checkpoint of the head, signed outside the database, catches that. It is one JSON line
 ``{db, seq, hash, at, mac}`` appended to a file the database cannot reach, where ``mac`` is
 HMAC-SHA-256 under a key derived from ``CITYHUB_SECRET_KEY`` (also not in the database)
 and ``db`` names the database (the cluster's system identifier and the database's name),
@@ -17,13 +19,14 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from hub import audit
+from hub import audit, audit_keys
+from hub.audit_keys import AuditKeys
 from hub.errors import ConfigError, HubError
 from hub.secret_strength import secret_key_problem
 from hub.settings import Settings
@@ -55,6 +58,7 @@ class CheckpointCheck:
     seq: int | None = None
     problem: Problem | None = None
     message: str = ""
+    newest: int = 0  # the newest checkpointed row that matched (0: none)
 
 
 def checkpoint_file(settings: Settings) -> Path:
@@ -102,9 +106,9 @@ def write(path: Path, key: bytes, db: str, seq: int, digest: str,
     return point
 
 
-def checkpoint(conn: audit.Conn, path: Path, key: bytes) -> Checkpoint:
+def checkpoint(conn: audit.Conn, path: Path, key: bytes, keys: AuditKeys | None = None) -> Checkpoint:
     """Verify the chain (and earlier checkpoints), then sign its head; never sign a broken one."""
-    chain, check = verify(conn, path, key)
+    chain, check = verify(conn, path, key, keys)
     if not chain.ok:
         raise CheckpointError(f"not signing a broken chain: {chain.message}")
     if check is not None and not check.ok:
@@ -137,25 +141,37 @@ def read(path: Path) -> list[Checkpoint | int]:
     return points
 
 
-def verify(conn: audit.Conn, path: Path, key: bytes | None
+def verify(conn: audit.Conn, path: Path, key: bytes | None, keys: AuditKeys | None = None
            ) -> tuple[audit.Verification, CheckpointCheck | None]:
-    """The chain's own check and, when *path* exists, the check of every checkpoint in it."""
+    """The chain's own check (under *keys*, default the process's audit key file) and, when
+    *path* exists, the check of every checkpoint in it."""
+    keys = keys or audit_keys.for_verify()
     points = read(path) if path.exists() else None
     seen: dict[int, str] = {0: audit.GENESIS}
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         db = database_id(conn)
         wanted = {p.seq for p in points or [] if isinstance(p, Checkpoint) and p.db == db}
-        chain = _check_chain(conn, wanted, seen)
+        chain = _check_chain(conn, wanted, seen, keys)
+        past = _stored_hashes(conn, {s for s in wanted if s > chain.count}) if not chain.ok else {}
     if points is None:
         return chain, None
     if key is None:
         raise ConfigError(f"{path} holds audit checkpoints, but CITYHUB_SECRET_KEY is needed "
                           "to check their signatures.")
-    return chain, check_points(points, key, seen, chain, db)
+    return chain, check_points(points, key, seen, chain, db, past)
 
 
-def _check_chain(conn: audit.Conn, wanted: set[int], seen: dict[int, str]) -> audit.Verification:
+def _stored_hashes(conn: audit.Conn, seqs: set[int]) -> dict[int, str]:
+    """The hashes stored in rows *seqs*, past a break where the chain stopped reading."""
+    if not seqs:
+        return {}
+    rows = conn.execute("SELECT id, hash FROM hub.audit_log WHERE id = ANY(%s)", (sorted(seqs),))
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+def _check_chain(conn: audit.Conn, wanted: set[int], seen: dict[int, str],
+                 keys: AuditKeys | None) -> audit.Verification:
     """The chain's own check, noting in *seen* the recomputed hash of each *wanted* seq."""
 
     def tap(entries: Iterable[audit.AuditEntry]) -> Iterator[audit.AuditEntry]:
@@ -167,15 +183,17 @@ def _check_chain(conn: audit.Conn, wanted: set[int], seen: dict[int, str]) -> au
     head = conn.execute("SELECT seq, hash FROM hub.audit_head").fetchone()
     if head is None:
         return audit.Verification(False, 0, None, "head", "the head record is missing")
-    return audit.check_chain(tap(audit.iter_entries(conn)), int(head[0]), str(head[1]))
+    return audit.check_chain(tap(audit.iter_entries(conn)), int(head[0]), str(head[1]), keys)
 
 
 def check_points(points: list[Checkpoint | int], key: bytes, seen: dict[int, str],
-                 chain: audit.Verification, db: str) -> CheckpointCheck:
-    """Each line in file order; the first bad one wins. *seen*: recomputed hashes by seq.
+                 chain: audit.Verification, db: str,
+                 past: Mapping[int, str] | None = None) -> CheckpointCheck:
+    """Each line in file order; the first bad one wins. *seen*: verified hashes by seq;
+    *past*: the stored hashes of checkpointed rows past the chain's break, if it broke.
     Every line's signature is checked (an edited ``db`` must not hide a line); only the
     lines of database *db* are compared with its chain."""
-    checked, good = 0, 0
+    checked, good, skipped = 0, 0, 0
     for p in points:
         if isinstance(p, int):
             return CheckpointCheck(False, checked, None, "unreadable",
@@ -188,6 +206,14 @@ def check_points(points: list[Checkpoint | int], key: bytes, seen: dict[int, str
             continue
         if p.seq > chain.count:
             if not chain.ok:
+                stored = (past or {}).get(p.seq)
+                if stored is not None and stored != p.hash:
+                    return CheckpointCheck(False, checked, p.seq, "rewritten",
+                                           f"checkpoint seq {p.seq} (signed at {p.at}) does not "
+                                           f"match the log: row {p.seq}'s hash is not the one "
+                                           "signed (the rows were rewritten and their hashes "
+                                           "recomputed)", good)
+                skipped += 1
                 continue  # past the break the chain already reported
             return CheckpointCheck(False, checked, p.seq, "truncated",
                                    f"the log ends at row {chain.count} but checkpoint seq {p.seq} "
@@ -197,10 +223,13 @@ def check_points(points: list[Checkpoint | int], key: bytes, seen: dict[int, str
             return CheckpointCheck(False, checked, p.seq, "rewritten",
                                    f"checkpoint seq {p.seq} (signed at {p.at}) does not match the "
                                    f"log: rows {min(good, p.seq - 1) + 1}..{p.seq} were rewritten "
-                                   "and their hashes recomputed")
+                                   "and their hashes recomputed", good)
         checked, good = checked + 1, max(good, p.seq)
+    if not checked and skipped:
+        return CheckpointCheck(True, 0, message=f"{skipped} checkpoints lie past the chain's break "
+                                                "and were not compared")
     if not checked:
         return CheckpointCheck(True, 0, message="the file holds no checkpoint of this database: "
                                                 "only the chain's own consistency was checked")
     return CheckpointCheck(True, checked, message=f"{checked} signed checkpoints match "
-                                                  f"(the newest at row {good})")
+                                                  f"(the newest at row {good})", newest=good)

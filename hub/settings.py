@@ -51,12 +51,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
 
     database_url: str | None = None
+    # A streaming replica for the data scientists' reads (datasets API, `cityhub export`);
+    # unset: they read the primary (docs/scaling.md).
+    replica_database_url: str | None = None
     mqtt_url: str | None = None
     http_port: int = Field(default=8080, ge=1, le=65535)
     secret_key: SecretStr = SecretStr("")
     pseudonym_key_file: Path | None = None
     demo: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for a terminal, json for one object per line (hub/logs.py, docs/operations.md).
+    log_format: Literal["text", "json"] = "text"
     state_dir: Path = Field(default_factory=lambda: _default_state_dir())
     storage_profile: Literal["auto", "plain", "timescale"] = "auto"
     kinds_file: Path | None = None
@@ -74,6 +79,8 @@ class Settings(BaseSettings):
     # Signed checkpoints of the audit log's head, kept outside the database (docs/security.md);
     # unset: audit-checkpoints.jsonl in the state directory.
     audit_checkpoint_file: Path | None = None
+    # The audit chain's HMAC key file (hub/audit_keys.py); unset: audit-keys.json there too.
+    audit_key_file: Path | None = None
 
     ingest_client_id: str = "cityhub-ingest-1"
     ingest_shared_group: str = "cityhub-ingest"
@@ -131,7 +138,7 @@ class Settings(BaseSettings):
         # The environment is read by load_settings() from the mapping it is given.
         return (init_settings,)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "replica_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

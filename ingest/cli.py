@@ -17,16 +17,27 @@ from ingest.pipeline import Planner
 from ingest.replay import pending_count, replay
 from ingest.runner import run_ingest
 from ingest.validate import Validator
+from ingest.workers import MAX_WORKERS, run_workers
 
 app = typer.Typer(help="The MQTT ingest service and its dead letters.")
 
 
 @app.callback(invoke_without_command=True)
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(
+        min=1, max=MAX_WORKERS,
+        help="Worker processes sharing the stream (one core each); see docs/ingest.md.")] = 1,
+) -> None:
     """Run the ingest service (until Ctrl-C or SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
-    run_ingest(service_settings())
+    if workers == 1:
+        run_ingest(service_settings())
+        return
+    code = run_workers(service_settings(), workers)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("rejects")

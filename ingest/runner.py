@@ -51,6 +51,13 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _on_signal(drain: threading.Event, stop: threading.Event) -> None:
+    """The first SIGTERM or Ctrl-C drains (ingest/service.py); a second stops at once."""
+    if drain.is_set():
+        stop.set()
+    drain.set()
+
+
 def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
     settings.require_service_secret()
     url = settings.require_database()
@@ -58,9 +65,10 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
     catalogue = load_catalogue(settings.kinds_file)
     keys = load_keys(settings.key_file)
     stop = stop or threading.Event()
+    drain = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, lambda *_: _on_signal(drain, stop))
 
     receive_maximum = settings.ingest_receive_maximum
     inbox = Inbox(capacity=2 * receive_maximum)
@@ -82,7 +90,7 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
         inbox=inbox, broker=consumer, stores=writers, lookups=lookups, planner=planner,
         metrics=metrics,
         batch_size=settings.ingest_batch_size, batch_linger=settings.ingest_batch_ms / 1000,
-        stop=stop,
+        stop=stop, drain=drain,
     )
     metrics.backlog.set_function(lambda: float(len(inbox) + loop.held()))
     port = metrics.serve(settings.ingest_metrics_host, settings.ingest_metrics_port)

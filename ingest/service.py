@@ -11,6 +11,11 @@ the writers retry their batches with backoff and the planner, blocked on the
 hand-off, takes nothing new; the broker holds the backlog. A batch the database
 refuses for another reason is split, so one bad message becomes a dead letter
 instead of stopping the stream.
+
+Asked to drain (SIGTERM), the loop takes nothing new from the broker: what it already
+holds, the inbox included, is committed and acknowledged, for at most ``DRAIN_S``
+seconds, and then it returns; what arrives meanwhile is left unacknowledged for the
+broker to deliver again. Asked to stop, it returns at once, acknowledging nothing more.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ REFRESH_EVERY_S = 10.0
 MAINTAIN_EVERY_S = 3600.0
 # An unknown device id is looked up again at most this often.
 NEGATIVE_TTL_S = 2.0
+# How long a drain may take: under the 10 s a container gets between SIGTERM and SIGKILL.
+DRAIN_S = 8.0
 
 
 class Lookups(Protocol):
@@ -63,6 +70,7 @@ class IngestLoop:
         batch_linger: float,
         stop: threading.Event,
         backoff: Backoff | None = None,
+        drain: threading.Event | None = None,
     ) -> None:
         if not stores:
             raise ValueError("ingest needs at least one writer's store")
@@ -73,6 +81,8 @@ class IngestLoop:
         self._batch_size = batch_size
         self._linger = batch_linger
         self._stop = stop
+        self._drain = drain or threading.Event()
+        self._drain_noted = False
         self._retrier = Retrier(metrics, stop, backoff or Backoff())
         self._handoff: queue.Queue[Planned] = queue.Queue(maxsize=1)
         self._turns = turns = AckTurns(stop)
@@ -144,17 +154,46 @@ class IngestLoop:
         for thread in threads:
             thread.start()
         try:
-            while not self._stop.is_set():
+            while not (self._stop.is_set() or self._drain.is_set()):
                 self._housekeeping()
                 batch = self._inbox.drain(self._batch_size, 0.5, self._linger)
                 if batch:
                     self._hand_over(self._prepare(batch))
+            if not self._stop.is_set():
+                self._finish(time.monotonic() + DRAIN_S)
         finally:
             self._stop.set()
             for thread in threads:
                 thread.join()
         if self._failed is not None:
             raise self._failed
+
+    def _finish(self, deadline: float) -> None:
+        """The drain: commit and acknowledge what the inbox held at the signal and what
+        the writers hold, then return (at *deadline* at the latest)."""
+        left = len(self._inbox)
+        self._note_drain()
+        while left > 0 and not self._stop.is_set() and time.monotonic() < deadline:
+            batch = self._inbox.drain(min(left, self._batch_size), 0, 0)
+            if not batch:
+                break
+            left -= len(batch)
+            self._hand_over(self._prepare(batch), deadline)
+        while self._turns.held > 0 and time.monotonic() < deadline:
+            if self._stop.wait(POLL_S):
+                break
+        held = self._turns.held
+        if held:
+            log.warning("drain: %d messages still unacknowledged after %.0f s; the broker "
+                        "delivers them again", held, DRAIN_S)
+        else:
+            log.info("drain: everything taken from the broker is committed and acknowledged")
+
+    def _note_drain(self) -> None:
+        if self._drain.is_set() and not self._drain_noted:
+            self._drain_noted = True
+            log.info("draining: committing and acknowledging the %d messages held, taking "
+                     "no new ones", len(self._inbox) + self._turns.held)
 
     def _guarded(self, writer: Writer) -> None:
         try:
@@ -175,11 +214,12 @@ class IngestLoop:
         self._seq += 1
         return Planned(self._seq - 1, batch, decoded, plan, window, devices, started)
 
-    def _hand_over(self, planned: Planned) -> None:
+    def _hand_over(self, planned: Planned, deadline: float = float("inf")) -> None:
         self._turns.hold(len(planned.batch))
-        while not self._stop.is_set():
+        while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 self._handoff.put(planned, timeout=POLL_S)
                 return
             except queue.Full:
-                continue  # every writer is busy (or waiting out the database)
+                # Every writer is busy (or waiting out the database); a drain begins here.
+                self._note_drain()

@@ -23,6 +23,7 @@ from ops_console.api import auth as auth_api
 from ops_console.api import datasets as datasets_api
 from ops_console.api import devices as devices_api
 from ops_console.api import events as events_api
+from ops_console.api import forecasts as forecasts_api
 from ops_console.api import handover as handover_api
 from ops_console.api import health as health_api
 from ops_console.api import kpis as kpis_api
@@ -30,7 +31,7 @@ from ops_console.api import mqtt as mqtt_api
 from ops_console.api import releases as releases_api
 from ops_console.api import rules as rules_api
 from ops_console.api import telemetry as telemetry_api
-from ops_console.db import make_pool
+from ops_console.db import make_pool, make_read_pool
 from ops_console.dispatch import dispatching
 from ops_console.live.endpoint import install as install_live
 from ops_console.metrics import MetricsMiddleware, new_registry
@@ -63,10 +64,16 @@ def create_app(settings: Settings) -> FastAPI:
         # Not waiting: the console answers /healthz while the database is away; /readyz tells.
         await pool.open(wait=False)
         app.state.pool = pool
+        read_pool = make_read_pool(settings)
+        if read_pool is not None:
+            await read_pool.open(wait=False)
+        app.state.read_pool = read_pool
         try:
             async with dispatching(settings, pool.connection):
                 yield
         finally:
+            if read_pool is not None:
+                await read_pool.close()
             await pool.close()
 
     app = FastAPI(title="cityhub operations console", version="1", lifespan=lifespan,
@@ -85,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health_api.router)
     app.include_router(auth_api.router)
     app.include_router(devices_api.router)
+    app.include_router(forecasts_api.router)
     app.include_router(telemetry_api.router)
     app.include_router(events_api.router)
     app.include_router(audit_api.router)

@@ -123,8 +123,16 @@ def console_command(
     import uvicorn
 
     from ops_console.app import create_app
+    from ops_console.shutdown import GRACEFUL_TIMEOUT_S, DrainingServer
 
     current = service_settings()
     app = create_app(current)
-    uvicorn.run(app, host=host or current.http_host, port=port or current.http_port,
-                log_level=current.log_level.lower(), proxy_headers=False)
+    # log_config=None: uvicorn's records go through cityhub's logging (hub/logs.py), in
+    # CITYHUB_LOG_FORMAT, instead of handlers of its own.
+    config = uvicorn.Config(app, host=host or current.http_host, port=port or current.http_port,
+                            log_level=current.log_level.lower(), log_config=None, proxy_headers=False,
+                            timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S)
+    server = DrainingServer(config, app)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is taken)

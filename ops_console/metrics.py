@@ -7,8 +7,12 @@ one process (tests) never clash; ``/metrics`` serves it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -43,3 +47,30 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.requests.labels(scope["method"], route, str(status[0])).inc()
             self.latency.labels(route).observe(time.monotonic() - started)
+
+
+class LiveFigures(Protocol):
+    """What the live view's fan-out (ops_console/live/fanout.py) tells about itself."""
+
+    @property
+    def connected(self) -> int: ...
+    published: int
+    disconnected_slow: int
+
+
+class LiveViewCollector(Collector):
+    """The live view's figures, read from its fan-out at each scrape (none before the app's
+    lifespan has started it)."""
+
+    def __init__(self, fanout: Callable[[], LiveFigures | None]) -> None:
+        self._fanout = fanout
+
+    def collect(self) -> Iterator[Metric]:
+        fanout = self._fanout()
+        yield GaugeMetricFamily("cityhub_console_ws_clients", "Live-view WebSocket clients connected",
+                                value=fanout.connected if fanout is not None else 0)
+        yield CounterMetricFamily("cityhub_console_ws_messages", "Live-view messages fanned out",
+                                  value=fanout.published if fanout is not None else 0)
+        yield CounterMetricFamily("cityhub_console_ws_disconnected_slow",
+                                  "Live-view clients disconnected for not reading fast enough",
+                                  value=fanout.disconnected_slow if fanout is not None else 0)

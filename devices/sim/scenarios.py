@@ -145,6 +145,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
             Injection("asian_dust", "air_quality", 20 * MIN, 3 * HOUR, devices=0,
                       params={"peak": 260.0, "ramp_s": 40 * MIN, "speed_kmh": 20.0}),
             Injection("theft", "smart_meter", 30 * MIN, 4 * HOUR, params={"factor": 0.3}),
+            # A meter anomaly the untrained detector sees at once (register reset, voltage sag):
+            # theft needs a day of the meter's own history first (docs/analytics.md).
+            Injection("meter_fault", "smart_meter", 20 * MIN, 30 * MIN),
             Injection("night_fire", "cctv", 4 * HOUR, 20 * MIN),
         ),
         repeat_s=6 * HOUR,

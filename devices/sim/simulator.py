@@ -39,6 +39,14 @@ BUILTIN_EVENT_RULES: Mapping[str, tuple[str, str]] = {
 }
 
 
+# What the hub should raise for a sensor fault (analytics/models, migration 0021): a spiking
+# station is a suspected sensor fault for maintenance, not a stream of pollution alerts.
+SENSOR_FAULT_ALERTS: Mapping[str, str] = {
+    **{label: "alert sensor-fault (warning, to maintenance)" for label in ("stuck_value", "drift", "spike")},
+    "dropout": "alert air-station-silent (warning)",
+}
+
+
 def expected_alert(event_type: str, catalogue_severity: str) -> str:
     """What the hub should raise for a camera event, e.g. "alert cctv-fire:fire (critical)"."""
     rule, severity = BUILTIN_EVENT_RULES.get(event_type, ("event", catalogue_severity))
@@ -157,6 +165,8 @@ class Simulator:
             details["profiles"] = {d: profile_of(d, self.seed) for d in a.device_ids}
         elif a.label == "meter_fault":
             details["effect"] = "energy register reset to 0; voltage sag"
+        if a.label in SENSOR_FAULT_ALERTS:
+            details["expected"] = SENSOR_FAULT_ALERTS[a.label]
         if a.cycle:
             details["cycle"] = a.cycle
         return TruthRecord(a.scenario, a.label, a.device_ids, a.start, end, details)

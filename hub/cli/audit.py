@@ -1,4 +1,4 @@
-"""`cityhub audit verify`, `checkpoint` and `show`: the hash-chained audit log."""
+"""`cityhub audit verify`, `checkpoint`, `show` and `key`: the hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hub import audit
+from hub import audit, audit_keys
 from hub import audit_checkpoints as checkpoints
 from hub.cli.common import console, database_url, errors, print_json, settings
 from hub.db import connection
 
 app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+key_app = typer.Typer(no_args_is_help=True, help="The audit chain's key file (kept outside the database).")
+app.add_typer(key_app, name="key")
 
 
 FileOption = Annotated[Path | None, typer.Option(
@@ -35,15 +37,21 @@ def verify_command(
     if as_json:
         print_json({"ok": ok, "rows": result.count, "row_id": result.row_id,
                     "problem": result.problem, "message": result.message,
+                    "unkeyed_until": result.public_until,
                     "checkpoint_file": str(path), "checkpoints": None if check is None else {
                         "ok": check.ok, "checked": check.checked, "seq": check.seq,
                         "problem": check.problem, "message": check.message}})
+    elif result.ok and check is not None and check.problem in ("rewritten", "truncated"):
+        # Consistent in itself but not what was signed: a rewrite, not an intact chain.
+        errors.print(f"[red]audit log FAILED verification:[/red] its {result.count} rows are "
+                     "consistent with each other but not with the signed checkpoints (rewritten)")
     elif result.ok:
         console.print(f"[green]{result.message}[/green]")
     else:
         errors.print(f"[red]audit log FAILED verification:[/red] {result.message} "
                      f"({result.count} rows verified before it)")
     if not as_json:
+        _public_note(result, check)
         if check is None:
             console.print(f"[yellow]no checkpoint file at {path}: only the chain's internal "
                           "consistency was checked[/yellow] (a rewrite that recomputes every hash "
@@ -54,6 +62,14 @@ def verify_command(
             errors.print(f"[red]audit checkpoints FAILED:[/red] {check.message} ({path})")
     if not ok:
         raise typer.Exit(1)
+
+
+def _public_note(result: audit.Verification, check: checkpoints.CheckpointCheck | None) -> None:
+    covered = check is not None and check.ok and check.newest >= result.public_until
+    if result.public_until and not covered:
+        console.print(f"[yellow]rows 1..{result.public_until} were written before the chain was "
+                      "keyed (public rule) and no signed checkpoint covers them yet: run `cityhub "
+                      "audit checkpoint`[/yellow]")
 
 
 @app.command("checkpoint")
@@ -86,3 +102,20 @@ def show_command(
     for e in rows:
         table.add_row(str(e.id), e.ts.isoformat(timespec="seconds"), e.actor, e.action, e.target, e.details)
     console.print(table)
+
+
+@key_app.command("init")
+def key_init() -> None:
+    """Create the key file (CITYHUB_AUDIT_KEY_FILE) if it does not exist; copy it to every host."""
+    path = audit_keys.key_file(settings())
+    keys = audit_keys.ensure(path)
+    console.print(f"{path}: audit key version {keys.current}")
+
+
+@key_app.command("rotate")
+def key_rotate() -> None:
+    """Add a key version and make it current; rows keep verifying under the version they name."""
+    path = audit_keys.key_file(settings())
+    keys = audit_keys.rotate(path)
+    console.print(f"{path}: now audit key version {keys.current}; copy the file to every host "
+                  "that appends to the log (running services pick it up on their next append)")

@@ -2,7 +2,8 @@
 
 The catalogue is catalogue.json's datasets and those of the registered sources
 (hub/datasets/sources.py, e.g. the anonymised releases), with coverage and row counts
-from hub/datasets/stats.py: the same entries as ``GET /api/v1/datasets``.
+from hub/datasets/stats.py: the same entries as ``GET /api/v1/datasets``. Like that route,
+the commands read CITYHUB_REPLICA_DATABASE_URL when it is set.
 """
 
 from __future__ import annotations
@@ -28,13 +29,19 @@ _SUFFIX_FORMATS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow", ".ar
                    ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
+def _reads_url() -> str:
+    """CITYHUB_REPLICA_DATABASE_URL when set: the data scientists' reads stay off the primary."""
+    current = settings()
+    return current.replica_database_url or database_url(current)
+
+
 @app.command("list")
 def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document per dataset, a line each.")]
     = False,
 ) -> None:
     """Every dataset with its coverage and (estimated) row count."""
-    with connection(database_url(settings())) as conn:
+    with connection(_reads_url()) as conn:
         datasets = run_sync(conn, catalogue_plan())
         entries = [entry(d, run_sync(conn, dataset_stats(d))) for d in datasets.values()]
     if as_json:
@@ -55,7 +62,7 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="The catalogue entry as JSON.")] = False,
 ) -> None:
     """One dataset: description, columns, coverage, licence, privacy and how to query it."""
-    with connection(database_url(settings())) as conn:
+    with connection(_reads_url()) as conn:
         dataset = find_dataset(run_sync(conn, catalogue_plan()), name)
         e = entry(dataset, run_sync(conn, dataset_stats(dataset)))
     if as_json:
@@ -109,7 +116,7 @@ def export_command(
             raise typer.BadParameter(f"--where {item!r} is not COLUMN=VALUE.")
         params.setdefault(key.strip(), []).append(value)
     partial = output.with_name(output.name + ".partial")
-    with connection(database_url(settings())) as conn:
+    with connection(_reads_url()) as conn:
         dataset = find_dataset(run_sync(conn, catalogue_plan()), dataset_name)
         request = parse_rows_request(dataset, params, bound_text=False)
         estimate = estimate_rows(conn, request)

@@ -15,6 +15,7 @@ from rich.table import Table
 from hub.catalogue import Catalogue, load_catalogue
 from hub.cli.broker import sync_broker
 from hub.cli.common import console, database_url, errors, print_json, settings, token_keys
+from hub.cli.welfare import app as welfare_app
 from hub.db import connection
 from hub.device_import import ImportPlan, parse_csv, plan_import
 from hub.device_status import DeviceState
@@ -31,8 +32,10 @@ from hub.registry import (
     rotate_token,
 )
 from hub.settings import Settings
+from hub.zones import list_zones, remove_zone, set_zone
 
 app = typer.Typer(no_args_is_help=True, help="Provision devices and see their state.")
+app.add_typer(welfare_app, name="welfare")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -301,3 +304,46 @@ def _create(plan: ImportPlan, catalogue: Catalogue, tokens_out: Path,
             handle.close()
         note = sync_broker(conn, current)
     return created, note
+
+
+zones_app = typer.Typer(no_args_is_help=True, help="Zone areas: the ground a zone's cameras watch "
+                        "(crowd density = persons / area).")
+app.add_typer(zones_app, name="zone")
+
+
+@zones_app.command("set")
+def zone_set(
+    zone: Annotated[str, typer.Argument(help="The zone, as devices are registered in it, e.g. jung-gu.")],
+    area_m2: Annotated[float, typer.Option("--area-m2", help="Area its cameras watch, in m².")],
+    name_ko: Annotated[str | None, typer.Option(help="Korean name, e.g. 서울역 광장.")] = None,
+    name_en: Annotated[str | None, typer.Option(help="English name.")] = None,
+) -> None:
+    """Set a zone's area (used by the crowd-density rules)."""
+    with connection(database_url(settings())) as conn:
+        z = set_zone(conn, zone, area_m2, name_ko=name_ko, name_en=name_en)
+    console.print(f"zone {z.zone}: {z.area_m2:g} m²")
+
+
+@zones_app.command("list")
+def zone_list(as_json: JsonOption = False) -> None:
+    """List the zones with an area."""
+    with connection(database_url(settings())) as conn:
+        zones = list_zones(conn)
+    if as_json:
+        for z in zones:
+            print_json({"zone": z.zone, "area_m2": z.area_m2, "name_ko": z.name_ko, "name_en": z.name_en})
+        return
+    table = Table()
+    for heading in ("zone", "area m²", "name (ko)", "name (en)"):
+        table.add_column(heading)
+    for z in zones:
+        table.add_row(z.zone, f"{z.area_m2:g}", z.name_ko or "", z.name_en or "")
+    console.print(table)
+
+
+@zones_app.command("remove")
+def zone_remove(zone: Annotated[str, typer.Argument(help="The zone.")]) -> None:
+    """Remove a zone's area (its crowd-density rules go silent)."""
+    with connection(database_url(settings())) as conn:
+        remove_zone(conn, zone)
+    console.print(f"zone {zone}: area removed")

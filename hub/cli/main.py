@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
@@ -17,6 +16,7 @@ from hub.cli.migrate import migrate_command
 from hub.cli.telemetry import telemetry_command
 from hub.cli.up import up_command
 from hub.errors import ConfigError, HubError
+from hub.logs import configure_logging
 from hub.settings import load_settings
 
 app = typer.Typer(
@@ -74,13 +74,10 @@ def _plugins() -> None:
 
 def main() -> None:
     try:
-        level = load_settings().log_level
+        current = load_settings()
+        configure_logging(current.log_level, current.log_format)
     except ConfigError:
-        level = "INFO"  # the command itself reports the bad setting
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+        configure_logging("INFO", "text")  # the command itself reports the bad setting
     _plugins()
     try:
         app()

@@ -29,6 +29,7 @@ from hub.pseudonym import ensure_keys
 from hub.registry import add_missing
 from hub.settings import Settings, load_settings
 from hub.users import ensure_demo_accounts
+from hub.zones import add_missing_areas, camera_areas
 
 # Four districts around Seoul City Hall, each with 3 air-quality stations, 6 smart
 # meters and a camera: 40 devices for `cityhub simulate` (ids as the simulator makes them).
@@ -70,6 +71,7 @@ def _register_demo_devices(url: str, current: Settings) -> list[dict[str, object
     catalogue = load_catalogue(current.kinds_file)
     with connection(url) as conn:
         add_missing(conn, catalogue, DEMO_DEVICES, keys=current.device_token_keys())
+        add_missing_areas(conn, camera_areas(d[2] for d in DEMO_DEVICES if d[1] == "cctv"))
     return [{"id": d[0], "kind": d[1], "zone": d[2], "lat": d[3], "lon": d[4]} for d in DEMO_DEVICES]
 
 
@@ -91,6 +93,7 @@ def up_command() -> None:
         current = load_settings(demo=True, device_token_key=demo_key(state))
     postgres = broker = None
     children: list[subprocess.Popen[bytes]] = []
+    oneshot: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -136,8 +139,15 @@ def up_command() -> None:
         children.append(_child(["ingest"], env, logs / "ingest.log"))
         children.append(_child(["analytics"], env, logs / "analytics.log"))
         children.append(_child(["console"], env, logs / "console.log"))
+        # One-shot, so not a service whose exit stops `up`: a first PM2.5 forecast model from
+        # simulated weeks of the demo's stations, until `cityhub analytics train` makes one
+        # from the hub's own history (docs/analytics.md, "Forecasts").
+        oneshot = _child(["analytics", "forecast", "train", "--simulated", "21", "--if-missing"], env,
+                         logs / "forecast-train.log")
+        # --register: the devices exist already; it records the welfare-check consent of the
+        # simulated single elderly households (docs/analytics.md).
         children.append(_child(["simulate", "--devices-file", str(devices_file), "--rate", "10",
-                                "--scenario", "demo"], sim_env, logs / "simulate.log"))
+                                "--scenario", "demo", "--register"], sim_env, logs / "simulate.log"))
         # `cityhub device add/revoke/rotate` find the embedded broker's logins through it.
         write_running(state, database_url=url, mqtt_url=mqtt_url, broker=broker,
                       pid=os.getpid(), metrics_url=f"http://127.0.0.1:{metrics_port}/metrics")
@@ -166,6 +176,8 @@ def up_command() -> None:
             stop.wait(1.0)
     finally:
         console.print("stopping …")
+        if oneshot is not None and oneshot.poll() is None:
+            oneshot.terminate()
         for child in children:
             if child.poll() is None:
                 child.terminate()

@@ -16,8 +16,8 @@ import typer
 
 from hub.bench.database import DEFAULT_SERVER
 from hub.cli.common import console
-from ingest.bench import report
-from ingest.bench.config import BenchConfig
+from ingest.bench import report, scaling
+from ingest.bench.config import BenchConfig, parse_workers
 from ingest.bench.runner import run_bench
 
 
@@ -65,16 +65,21 @@ def bench_ingest(
     docs: Annotated[Path, typer.Option(help="Write the figures into this file's Ingest section.")]
     = Path("docs/benchmarks.md"),
     write_docs: Annotated[bool, typer.Option(help="Update the --docs file.")] = True,
+    workers: Annotated[str, typer.Option(
+        help="Ingest worker processes (`cityhub ingest --workers`), comma-separated: one ingest "
+             "trial for each count, e.g. 1,2; with more than one, a model for more cores.")] = "1",
 ) -> None:
     """Measure ingest throughput, latency and CPU per message."""
     config = BenchConfig(devices, rate, duration, batch, readings_per_message, gateway_batch,
-                         window, naive, mqtt_protocol.value)
+                         window, naive, mqtt_protocol.value, parse_workers(workers))
     config.check()
     command = shlex.join(["cityhub", *sys.argv[1:]])
     console.print(f"{config.title}: {config.messages:,} messages from {devices:,} devices")
     with _terminate_as_interrupt():
         result = run_bench(config, database_url, admin_url)
     console.print(report.table(result))
+    if len(result.by_workers) > 1:
+        console.print(scaling.table(result.by_workers))
     if write_docs:
         report.write_docs(docs, result, command)
         console.print(f"figures written to {docs}")

@@ -5,6 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.errors import InvalidInput
+from ingest.workers import MAX_WORKERS
+
+
+def parse_workers(text: str) -> tuple[int, ...]:
+    """``--workers 1,2,4`` as (1, 2, 4): distinct counts, in the order given."""
+    counts: list[int] = []
+    for item in text.split(","):
+        try:
+            n = int(item.strip())
+        except ValueError:
+            raise InvalidInput(f"--workers takes comma-separated counts such as 1,2; "
+                               f"{item.strip()!r} is not a number.") from None
+        if n not in counts:
+            counts.append(n)
+    return tuple(counts)
+
+
+def _counts(counts: tuple[int, ...]) -> str:
+    return ", ".join(str(n) for n in counts[:-1]) + f" and {counts[-1]}" if len(counts) > 1 \
+        else str(counts[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +38,7 @@ class BenchConfig:
     window: int = 2000  # unacknowledged messages the publisher allows
     naive: bool = True
     mqtt_protocol: str = "5"  # ingest's CITYHUB_MQTT_PROTOCOL
+    workers: tuple[int, ...] = (1,)  # one ingest trial for each count of worker processes
 
     @property
     def messages(self) -> int:
@@ -38,9 +59,12 @@ class BenchConfig:
         else:
             kind = "Device messages of 1 reading"
         protocol = "" if self.mqtt_protocol == "5" else f", ingest on MQTT {self.mqtt_protocol}"
-        return f"{kind}, {self.rate:,.0f} msg/s offered{protocol}"
+        workers = "" if self.workers == (1,) else f", {_counts(self.workers)} ingest workers"
+        return f"{kind}, {self.rate:,.0f} msg/s offered{protocol}{workers}"
 
     def check(self) -> None:
+        if not self.workers or any(not 1 <= n <= MAX_WORKERS for n in self.workers):
+            raise InvalidInput(f"--workers takes counts between 1 and {MAX_WORKERS}, e.g. 1,2.")
         if self.messages < 1:
             raise InvalidInput("--rate times --duration must be at least one message.")
         if self.gateway_batch and self.readings_per_message > 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+import psutil
 from psycopg import sql
 
 from hub.bench.errors import BenchError
@@ -23,10 +25,26 @@ from hub.embedded import free_port
 from ingest.bench.naive import APPLICATION_NAME as NAIVE_APPLICATION_NAME
 from ingest.bench.naive import TABLE as NAIVE_TABLE
 from ingest.bench.naive import NaiveProgress
-from ingest.bench.promtext import scrape
+from ingest.bench.promtext import IngestCounters, combined, scrape
 from ingest.metrics import LAG_BUCKETS
 
 _READY_POLL_S = 0.1
+
+
+def consecutive_free_ports(n: int, attempts: int = 50) -> int:
+    """The first of *n* consecutive ports of 127.0.0.1 that nothing listens on."""
+    for _ in range(attempts):
+        first = free_port()
+        if first + n > 65536:
+            continue
+        try:
+            for port in range(first + 1, first + n):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise BenchError(f"Found no {n} consecutive free ports for the workers' metrics.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +66,7 @@ class Consumer(Protocol):
     @property
     def pid(self) -> int: ...
 
+    def processes(self) -> tuple[int, ...]: ...
     def wait_ready(self, timeout: float) -> None: ...
     def snapshot(self) -> Snapshot: ...
     def require_alive(self) -> None: ...
@@ -63,8 +82,12 @@ class IngestConsumer:
     unique_rows = True
 
     def __init__(self, directory: Path, database_url: str, broker_url: str, key_file: Path,
-                 batch: int, mqtt_protocol: str) -> None:
-        metrics_port = free_port()
+                 batch: int, mqtt_protocol: str, workers: int = 1) -> None:
+        # With --workers N, worker i serves its metrics on the first port + i - 1.
+        metrics_port = free_port() if workers == 1 else consecutive_free_ports(workers)
+        self.workers = workers
+        if workers > 1:
+            self.name = f"ingest-{workers}-workers"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
         env.update({
             "CITYHUB_DATABASE_URL": database_url,
@@ -77,9 +100,9 @@ class IngestConsumer:
             "CITYHUB_INGEST_BATCH_SIZE": str(batch),
             "CITYHUB_INGEST_CLIENT_ID": f"cityhub-bench-{secrets.token_hex(4)}",
         })
-        self._metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        self._child = Child("ingest", [sys.executable, "-m", "hub", "ingest"],
-                            directory / "ingest.log", env=env)
+        self._metrics_urls = [f"http://127.0.0.1:{metrics_port + i}/metrics" for i in range(workers)]
+        args = [sys.executable, "-m", "hub", "ingest"] + (["--workers", str(workers)] if workers > 1 else [])
+        self._child = Child(self.name, args, directory / "ingest.log", env=env)
         self._stored = -1
         self._committed_at = 0.0
 
@@ -87,15 +110,22 @@ class IngestConsumer:
     def pid(self) -> int:
         return self._child.pid
 
+    def processes(self) -> tuple[int, ...]:
+        """The supervisor and its workers with --workers, else the one ingest process."""
+        return (self.pid, *(p.pid for p in psutil.Process(self.pid).children()))
+
     def require_alive(self) -> None:
         self._child.require_alive()
+
+    def _scrape(self) -> IngestCounters:
+        return combined([scrape(url) for url in self._metrics_urls])
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.require_alive()
             try:
-                if scrape(self._metrics_url).ready:
+                if self._scrape().ready:
                     return
             except OSError:
                 pass  # not serving yet
@@ -104,7 +134,7 @@ class IngestConsumer:
 
     def snapshot(self) -> Snapshot:
         try:
-            counters = scrape(self._metrics_url)
+            counters = self._scrape()
         except OSError as exc:
             self.require_alive()
             raise BenchError(f"Ingest's metrics do not answer: {exc}") from exc
@@ -138,6 +168,9 @@ class NaiveConsumer:
     @property
     def pid(self) -> int:
         return self._child.pid
+
+    def processes(self) -> tuple[int, ...]:
+        return (self.pid,)
 
     def require_alive(self) -> None:
         self._child.require_alive()

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 import psycopg
@@ -72,15 +73,18 @@ def forget_fleet(url: str, fleet: Fleet) -> None:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(NAIVE_TABLE))
 
 
-def count_readings(url: str, target: sql.Composable, fleet: Fleet, *, distinct: bool) -> RowCount:
-    """Rows of *fleet* in *target*; distinct ones counted only when asked (a primary key
-    makes them equal)."""
+def count_readings(url: str, target: sql.Composable, fleet: Fleet, *, distinct: bool,
+                   since: datetime) -> RowCount:
+    """Rows of *fleet* in *target* stamped *since* or later (readings carry their publish
+    time, so an earlier trial's rows are not counted); distinct ones counted only when asked
+    (a primary key makes them equal)."""
     what = sql.SQL("count(DISTINCT (device_id, metric, ts))" if distinct else "count(*)")
-    query = sql.SQL("SELECT count(*), {} FROM {} WHERE device_id LIKE %s").format(what, target)
+    query = sql.SQL("SELECT count(*), {} FROM {} WHERE device_id LIKE %s AND ts >= %s").format(
+        what, target)
     with connection(url, application_name="cityhub-bench") as conn:
         conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
             sql.Literal(_COUNT_TIMEOUT)))
-        row = conn.execute(query, (fleet.reading_devices,)).fetchone()
+        row = conn.execute(query, (fleet.reading_devices, since)).fetchone()
     assert row is not None
     return RowCount(cast(int, row[0]), cast(int, row[1]))
 

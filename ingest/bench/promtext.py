@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hub.bench import promtext
@@ -37,3 +38,19 @@ def parse(text: str) -> IngestCounters:
 def scrape(url: str, timeout: float = 2.0) -> IngestCounters:
     """Raises OSError while the page does not answer."""
     return counters(promtext.scrape(url, timeout))
+
+
+def combined(parts: Sequence[IngestCounters]) -> IngestCounters:
+    """The figures of several workers as one: counts added, ready when all are."""
+    if not parts:
+        raise ValueError("no workers' figures to combine")
+    bounds = parts[0].lag.bounds
+    cumulative = tuple(sum(p.lag.cumulative[i] for p in parts) for i in range(len(bounds)))
+    return IngestCounters(
+        ready=all(p.ready for p in parts),
+        received=sum(p.received for p in parts),
+        stored=sum(p.stored for p in parts),
+        readings=sum(p.readings for p in parts),
+        rejected=sum(p.rejected for p in parts),
+        lag=Histogram(bounds, cumulative),
+    )

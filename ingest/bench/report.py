@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from hub import doc_sections
+from ingest.bench import scaling
 from ingest.bench.runner import BenchResult
 from ingest.bench.trial import Trial
 
@@ -45,6 +46,12 @@ its next refresh.
   one per writer and one for device lookups).
 - A target marked *(offered no more)* or *(both kept up)* was not tested: the offered
   load was not above it, or low enough for the naive consumer too.
+- `--workers 1,2` runs one ingest trial for each count of worker processes
+  (`cityhub ingest --workers N`, docs/ingest.md), each on a fresh broker, in the order
+  given, the later ones on a table holding the earlier ones' rows. Ingest's CPU is that of
+  the supervisor and every worker, PostgreSQL's that of all their connections' backends.
+  From the CPU per message of the trial with the most workers, a model projects what 4,
+  8 and 16 cores would take and which part saturates first (ingest/bench/scaling.py).
 
 Targets for ingest: at least {TARGET_RATE:,.0f} stored messages/s of single readings
 with acknowledgement after commit and nothing lost; at least {TARGET_RATIO}× the naive
@@ -154,7 +161,10 @@ def markdown(result: BenchResult, command: str) -> str:
         "|---|---:|---:|---|",
         *(f"| {f.label} | {f.naive} | {f.ingest} | {f.target} |" for f in figures(result)),
     ]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if len(result.by_workers) > 1:
+        text += scaling.markdown(result.by_workers, m.cpus, result.load_before)
+    return text
 
 
 def update_document(text: str, subsection: str, body: str) -> str:

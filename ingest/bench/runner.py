@@ -1,7 +1,9 @@
-"""`cityhub bench ingest` end to end: database, devices, the naive trial, the ingest trial."""
+"""`cityhub bench ingest` end to end: database, devices, the naive trial, then one ingest
+trial for each count of worker processes asked for (``--workers 1,2``)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 from contextlib import ExitStack
@@ -26,13 +28,17 @@ class BenchResult:
     config: BenchConfig
     machine: Machine
     naive: Trial | None
-    ingest: Trial
+    ingest: Trial  # with the first of config.workers
     finished: datetime
+    # (worker processes, its trial) for each count of config.workers, in order.
+    by_workers: tuple[tuple[int, Trial], ...] = ()
+    load_before: float = 0.0  # the machine's 1-minute load average when the run began
 
 
 def run_bench(config: BenchConfig, database_url: str | None, admin_url: str) -> BenchResult:
     """Run the naive trial (unless switched off), then the ingest trial, each on a fresh
     broker; everything made on the way is removed again, on error and Ctrl-C too."""
+    load_before = os.getloadavg()[0]
     fleet = make_fleet(f"b{secrets.token_hex(3)}", config.devices, config.gateway_batch)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityhub-bench-")))
@@ -56,10 +62,16 @@ def run_bench(config: BenchConfig, database_url: str | None, admin_url: str) -> 
 
             naive = run_trial(start_naive, config, fleet, url, work / "naive")
 
-        def start_ingest(broker: ThrowawayBroker) -> IngestConsumer:
-            return IngestConsumer(work / "ingest", url, broker.url, key_file, config.batch,
-                                  config.mqtt_protocol)
+        by_workers: list[tuple[int, Trial]] = []
+        for workers in config.workers:
+            directory = work / f"ingest-{workers}"
 
-        settle(url)
-        ingest = run_trial(start_ingest, config, fleet, url, work / "ingest")
-    return BenchResult(config, machine, naive, ingest, datetime.now(UTC))
+            def start_ingest(broker: ThrowawayBroker, workers: int = workers,
+                             directory: Path = directory) -> IngestConsumer:
+                return IngestConsumer(directory, url, broker.url, key_file, config.batch,
+                                      config.mqtt_protocol, workers)
+
+            settle(url)
+            by_workers.append((workers, run_trial(start_ingest, config, fleet, url, directory)))
+    return BenchResult(config, machine, naive, by_workers[0][1], datetime.now(UTC),
+                       tuple(by_workers), load_before)

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -218,7 +219,7 @@ def run_trial(
     with ThrowawayBroker(directory / "broker") as broker, start_consumer(broker) as consumer:
         consumer.wait_ready(READY_TIMEOUT_S)
         base = consumer.snapshot()
-        pids = {"consumer": (consumer.pid,), "broker": (broker.pid,),
+        pids = {"consumer": consumer.processes(), "broker": (broker.pid,),
                 "database": backend_pids(database_url, consumer.application_name)}
         plan = LoadPlan("127.0.0.1", broker.port, f"cityhub-bench-loadgen-{consumer.name}",
                         config.rate, config.duration, config.window, config.readings_per_message,
@@ -226,6 +227,8 @@ def run_trial(
         plan_file = directory / "plan.json"
         plan_file.write_text(plan.to_json(), encoding="utf-8")
         cpu_before = _cpu(pids)
+        # Every reading of this trial is stamped later than this (its publish time).
+        since = datetime.now(UTC)
         with _progress() as progress, Child(
             "load generator", [sys.executable, "-m", "devices.loadgen", str(plan_file)],
             directory / "loadgen.log", pipe_stdout=True,
@@ -237,7 +240,8 @@ def run_trial(
         cpu = _cpu_delta(cpu_before, _cpu(pids))
         cpu["publisher"] = report.cpu_seconds
         end = run.snapshot
-    rows = count_readings(database_url, consumer.table, fleet, distinct=not consumer.unique_rows)
+    rows = count_readings(database_url, consumer.table, fleet, distinct=not consumer.unique_rows,
+                          since=since)
     return Trial(
         consumer=consumer.name, published=report.acked, unacked=report.sent - report.acked,
         received=end.received - base.received, stored=end.stored - base.stored,

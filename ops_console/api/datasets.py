@@ -5,7 +5,8 @@
 - ``GET /api/v1/datasets/{name}/rows`` — rows as JSON lines, CSV, Parquet or Arrow IPC
   (``format=`` or the ``Accept`` header), parameters in hub/datasets/request.py.
 
-Coverage and row counts are cached per process for :data:`STATS_TTL` seconds.
+Coverage and row counts are cached per process for :data:`STATS_TTL` seconds. Every
+read goes to CITYHUB_REPLICA_DATABASE_URL when it is set (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
@@ -21,10 +23,11 @@ from hub.datasets.describe import entry
 from hub.datasets.request import FORMATS, parse_rows_request
 from hub.datasets.sources import catalogue_plan
 from hub.datasets.stats import DatasetStats, dataset_stats, run_async
+from hub.errors import DatabaseUnavailable
 from hub.users import DATA_ROLES
 from ops_console.auth import Principal, require_roles
 from ops_console.dataset_stream import open_rows
-from ops_console.db import AsyncConn, DbConn, get_pool
+from ops_console.db import AsyncConn, ReadConn, get_read_pool
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 READERS = DATA_ROLES
@@ -62,14 +65,14 @@ async def _catalogue(conn: AsyncConn) -> dict[str, Dataset]:
 
 
 @router.get("")
-async def list_datasets(principal: Reader, request: Request, conn: DbConn) -> dict[str, object]:
+async def list_datasets(principal: Reader, request: Request, conn: ReadConn) -> dict[str, object]:
     """Every dataset of the catalogue with its coverage, row count and how to query it."""
     datasets = await _catalogue(conn)
     return {"datasets": [entry(d, await _stats(request, conn, d)) for d in datasets.values()]}
 
 
 @router.get("/{name}", responses=_ERRORS)
-async def show_dataset(principal: Reader, request: Request, conn: DbConn, name: str) -> dict[str, object]:
+async def show_dataset(principal: Reader, request: Request, conn: ReadConn, name: str) -> dict[str, object]:
     """One dataset's catalogue entry."""
     dataset = find_dataset(await _catalogue(conn), name)
     return entry(dataset, await _stats(request, conn, dataset))
@@ -114,15 +117,19 @@ async def dataset_rows(
     Without ``limit`` the whole range streams; with it, at most ``limit`` rows and,
     when more exist, the ``X-Next-Cursor`` header to pass back as ``after``.
     """
-    async with get_pool(request).connection() as conn:
-        dataset = find_dataset(await _catalogue(conn), name)
+    try:
+        async with get_read_pool(request).connection() as conn:
+            dataset = find_dataset(await _catalogue(conn), name)
+    except psycopg.OperationalError as exc:
+        # The replica (or the primary) is away: a 503 that says so, not a 500.
+        raise DatabaseUnavailable(f"The database is unavailable: {type(exc).__name__}.") from exc
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)
     if "format" not in params:
         params["format"] = [negotiate(request.headers.get("accept"))]
     rows_request = parse_rows_request(dataset, params)
-    stream = await open_rows(get_pool(request), rows_request)
+    stream = await open_rows(get_read_pool(request), rows_request)
     headers = {"Cache-Control": "no-store"}
     if stream.next_cursor is not None:
         headers["X-Next-Cursor"] = stream.next_cursor

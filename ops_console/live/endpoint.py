@@ -24,6 +24,7 @@ from ops_console.auth import Principal, read_access_token
 from ops_console.live import handshake, messages, protocol
 from ops_console.live.fanout import CLOSE_TOKEN_EXPIRED, Client, FanOut
 from ops_console.live.service import LiveService
+from ops_console.metrics import LiveViewCollector
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ SEND_BATCH = 200
 def install(app: FastAPI, settings: Settings) -> None:
     """Add /ws and run the live service (LISTEN + fan-out) inside the app's lifespan."""
     app.include_router(router)
+    app.state.metrics_registry.register(
+        LiveViewCollector(lambda: getattr(getattr(app.state, "live", None), "fanout", None)))
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
 
     @asynccontextmanager

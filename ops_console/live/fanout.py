@@ -92,6 +92,10 @@ class FanOut:
                 n += 1
         return n
 
+    @property
+    def connected(self) -> int:
+        return len(self.clients)
+
     def wanted_routes(self) -> set[str]:
         """Every channel some client is subscribed to (to skip work nobody wants)."""
         out: set[str] = set()

@@ -112,10 +112,15 @@ def test_pm25_advisory_after_two_hours_of_hourly_mean_warning_lifted_into_adviso
     assert raised[0].occurrence.severity == "warning"
     # The hourly mean reaches 150 at minute 172 (52 of 60 readings at 160): warning two hours on.
     assert at(next(r for r in raised if r.occurrence.severity == "critical")) == 292
-    # The warning is lifted into the advisory (mean < 75, ≥ 35), the advisory lifted below 35.
-    [lifted] = lifts(signals)
+    # The warning is lifted into the advisory (mean < 75, ≥ 35): the warning ends and the
+    # advisory is raised anew (an alert's severity never goes down); it is lifted below 35.
+    stepped, lifted = lifts(signals)
+    assert stepped.level == "warning (경보)"
+    after = [r for r in raised if at(r) >= at(stepped)]
+    assert after
+    assert all(r.occurrence.severity == "warning" for r in after)
     assert lifted.level == "advisory (주의보)"
-    assert raised[-1].occurrence.severity == "warning"
+    assert at(stepped) < at(lifted)
     assert 410 < at(lifted) < 500
 
 

@@ -1,7 +1,8 @@
 """Signed checkpoints catch what the public hash rule cannot: a database owner's rewrite.
 
-The attacker edits a row and recomputes every later hash and the head with
-``hub.audit.row_hash``; the chain alone then says "intact", the checkpoint file does not.
+The attacker edits a row, strips the key markers and recomputes every hash and the head
+with the public ``hub.audit.row_hash``; the chain alone then says "intact", the
+checkpoint file does not (tests/security/test_audit_rewrite.py has the variants).
 Each test runs in its own throw-away database.
 """
 
@@ -56,17 +57,22 @@ def cli(url: str, *args: str, file: Path, secret: str = SECRET) -> tuple[int, st
     return result.exit_code, output
 
 
-def rewrite_as_owner(conn: Conn, row_id: int) -> None:
-    """The attack: edit a row, then recompute every hash from it on and the head, publicly."""
+def rewrite_as_owner(conn: Conn, row_id: int, *, start: int = 1) -> None:
+    """The attack: edit a row, then recompute every hash from row *start* on and the head
+    with the public rule, stripping those rows' key markers (from row 1: the chain looks
+    as if it was never keyed)."""
     conn.execute("UPDATE hub.audit_log SET details = '{\"note\": \"nothing to see\"}' WHERE id = %s",
                  (row_id,))
     with conn.transaction():
         entries = list(audit.iter_entries(conn))
     prev = audit.GENESIS
     for e in entries:
+        if e.id < start:
+            prev = e.hash
+            continue
         digest = audit.row_hash(prev, e.id, e.ts, e.actor, e.action, e.target, e.details)
-        conn.execute("UPDATE hub.audit_log SET prev_hash = %s, hash = %s WHERE id = %s",
-                     (prev, digest, e.id))
+        conn.execute("UPDATE hub.audit_log SET prev_hash = %s, hash = %s, key_version = NULL "
+                     "WHERE id = %s", (prev, digest, e.id))
         prev = digest
     conn.execute("UPDATE hub.audit_head SET hash = %s", (prev,))
 
@@ -97,7 +103,8 @@ def test_a_recomputed_rewrite_passes_the_chain_but_fails_the_checkpoint(
     assert "rows 1..5 were rewritten" in output
 
 
-def test_a_later_checkpoint_narrows_the_rewritten_range(fresh: tuple[str, Conn], tmp_path: Path) -> None:
+def test_a_rewrite_of_the_newest_rows_is_a_downgrade_and_its_checkpoint_fails(
+        fresh: tuple[str, Conn], tmp_path: Path) -> None:
     url, conn = fresh
     file = tmp_path / "checkpoints.jsonl"
     assert cli(url, "checkpoint", file=file)[0] == 0
@@ -107,14 +114,15 @@ def test_a_later_checkpoint_narrows_the_rewritten_range(fresh: tuple[str, Conn],
     assert code == 0
     assert "2 signed checkpoints match (the newest at row 8)" in output
 
-    rewrite_as_owner(conn, 7)
+    rewrite_as_owner(conn, 7, start=6)
     code, output = cli(url, "verify", "--json", file=file)
     assert code == 1
     report = json.loads(output)
-    assert report["message"] == "OK: 8 rows, chain intact"
-    assert report["checkpoints"]["problem"] == "rewritten"
-    assert report["checkpoints"]["seq"] == 8
-    assert "rows 6..8 were rewritten" in report["checkpoints"]["message"]
+    # Keyed rows 1..5, then public ones: the chain names the first rewritten row...
+    assert (report["problem"], report["row_id"]) == ("downgraded", 6)
+    # ...and the checkpoint past the break no longer matches the rewritten row it signed.
+    assert (report["checkpoints"]["problem"], report["checkpoints"]["seq"]) == ("rewritten", 8)
+    assert "row 8's hash is not the one signed" in report["checkpoints"]["message"]
 
 
 def test_a_forged_checkpoint_line_fails(fresh: tuple[str, Conn], tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from hub import audit
+from hub import audit, audit_keys
 from hub.catalogue import Catalogue
 from hub.cli.main import _plugins, app
 from hub.scratch import scratch_database
@@ -66,8 +66,11 @@ def test_a_recomputed_hash_still_breaks_the_next_link(fresh: tuple[str, Conn]) -
     row = conn.execute("SELECT id, ts, actor, action, target, details::text, prev_hash FROM hub.audit_log "
                        "WHERE id = 2").fetchone()
     assert row is not None
-    forged = audit.row_hash(str(row[6]), int(row[0]), row[1], "someone-else",  # type: ignore[call-overload, arg-type]
-                            str(row[3]), str(row[4]), str(row[5]))
+    # Even with the audit key, recomputing one row's hash leaves the next row's link broken.
+    keys = audit_keys.for_verify()
+    assert keys is not None
+    forged = audit.keyed_row_hash(keys.keys[keys.current], keys.current, str(row[6]), int(row[0]),  # type: ignore[call-overload]
+                                  row[1], "someone-else", str(row[3]), str(row[4]), str(row[5]))  # type: ignore[arg-type]
     conn.execute("UPDATE hub.audit_log SET actor = 'someone-else', hash = %s WHERE id = 2", (forged,))
     result = audit.verify(conn)
     assert (result.ok, result.problem, result.row_id) == (False, "altered", 3)

@@ -1,6 +1,6 @@
 // The situation board: login, map, alert queue, alert detail, KPI tiles, device search, audit.
 import { api, login, logout, session } from "./api.js";
-import { showAlert, h } from "./detail.js";
+import { showAlert, h, isForecast, forecastBadge } from "./detail.js";
 import { applyTo, language, loadTranslations, setLanguage, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { CATEGORIES, CityMap } from "./map.js";
@@ -121,7 +121,8 @@ function renderQueue() {
     onclick: () => selectAlert(a.id),
   },
   h("span", { class: `badge sev-${a.severity}` }, t(`severity.${a.severity}`)),
-  h("strong", {}, a.title),
+  // A forecast's badge goes inside the title's cell of the grid.
+  h("strong", {}, isForecast(a) ? [forecastBadge(), " "] : "", a.title),
   h("span", { class: "meta" }, `${a.device_id || ""} · ${a.zone || ""} · ${a.metric ? `${a.metric} ${a.value}` : ""}`),
   h("span", { class: `badge state-${a.state}` }, t(`state.${a.state}`)))));
 }

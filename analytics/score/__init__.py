@@ -1,0 +1,1 @@
+"""Scoring the analytics against the simulators' ground truth (issue 12, point 5)."""
