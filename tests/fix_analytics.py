@@ -15,7 +15,8 @@ from tests.waiting import wait_for
 
 class AnalyticsProcess:
     def __init__(self, database_url: str, log_path: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+                or k == "CITYHUB_AUDIT_KEY_FILE"}
         self.env["CITYHUB_DATABASE_URL"] = database_url
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None

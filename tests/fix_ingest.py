@@ -85,7 +85,8 @@ def keys(key_file: Path) -> PseudonymKeys:
 
 
 def ingest_env(database_url: str, broker: Broker, key_file: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     env.update({
         "CITYHUB_DATABASE_URL": database_url,
         "CITYHUB_MQTT_URL": broker.url,

@@ -82,7 +82,8 @@ def test_every_command_and_module_loads_on_a_base_install(tmp_path: Path) -> Non
     allowed, report_file = tmp_path / "allowed.json", tmp_path / "report.json"
     allowed.write_text(json.dumps({"allowed": sorted(base_modules()), "own": sorted(own_packages())}),
                        encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     run = f"import runpy; runpy.run_path({str(PROBE)!r}, run_name='__main__')"
     child = subprocess.run([sys.executable, "-I", "-c", run, str(allowed), str(report_file)],
                            capture_output=True, text=True, env=env, cwd=tmp_path,

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 def cityhub(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     env["CITYHUB_DATABASE_URL"] = database_url
     return subprocess.run([sys.executable, "-m", "hub", "analytics", "rules", *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)

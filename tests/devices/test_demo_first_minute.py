@@ -38,7 +38,8 @@ def test_an_alert_is_raised_within_the_first_simulated_minute_of_the_demo(
     devices_file = tmp_path / "demo-devices.json"
     devices_file.write_text(json.dumps(devices), encoding="utf-8")
     start = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(tmp_path)}
     command = [sys.executable, "-m", "hub", "simulate", "--mqtt-url", broker.url,
                "--devices-file", str(devices_file), "--scenario", "demo", "--register",

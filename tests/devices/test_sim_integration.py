@@ -52,7 +52,8 @@ def test_simulate_stores_data_dead_letters_faults_and_devices_go_offline_and_bac
     stop = threading.Event()
     listener = threading.Thread(target=_listen_status, args=(database_url, statuses, stop))
     listener.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(tmp_path)}
     command = [sys.executable, "-m", "hub", "simulate", "--mqtt-url", broker.url,
                "--zones", "jung,mapo,gangnam", "--seed", "42",

@@ -134,7 +134,8 @@ class DocsHub:
 
 def register_guide_devices(database_url: str, state_dir: Path) -> dict[str, str]:
     """Run the guide's `cityhub device add` lines; the tokens they print, by device id."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     # A state directory of its own: no running `cityhub up` of this machine is touched.
     env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(state_dir)}
     tokens = {}

@@ -125,7 +125,8 @@ def setup(pg_admin_url: str, catalogue: Catalogue) -> Iterator[SetUp]:
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hub "$@"\n', encoding="utf-8")
     shim.chmod(0o755)
     script = moved(setup_block(DOC.read_text(encoding="utf-8")), root)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}:/usr/sbin:/sbin"
     pid_file = root / "run" / "mosquitto" / "mosquitto.pid"
     with scratch_database(pg_admin_url, f"cityhub_setupdoc_{os.getpid()}", catalogue) as url:

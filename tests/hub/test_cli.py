@@ -118,7 +118,8 @@ def test_ingest_refuses_to_start_on_a_default_secret(database_url: str) -> None:
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+            or k == "CITYHUB_AUDIT_KEY_FILE"}
     env.update({"CITYHUB_DATABASE_URL": database_url, "CITYHUB_MQTT_URL": "mqtt://127.0.0.1:1",
                 "CITYHUB_SECRET_KEY": "changeme"})
     result = subprocess.run([sys.executable, "-m", "hub", "ingest"], env=env, capture_output=True,

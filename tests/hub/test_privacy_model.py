@@ -96,7 +96,8 @@ def test_a_bad_declaration_stops_a_command_at_start(tmp_path: Path) -> None:
     bad.write_text(json.dumps(document), encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "hub", "migrate"], capture_output=True, text=True, timeout=60,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+                or k == "CITYHUB_AUDIT_KEY_FILE"},
              "CITYHUB_KINDS_FILE": str(bad), "CITYHUB_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
     )
     assert result.returncode == 1

@@ -16,7 +16,8 @@ from tests.waiting import wait_for
 
 class ServiceProcess:
     def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
+                or k == "CITYHUB_AUDIT_KEY_FILE"}
         self.env = {**base, "CITYHUB_LOG_FORMAT": "json", **env}
         self.log_path = log_path  # standard error: the logs
         self.out_path = log_path.with_suffix(".out")  # standard output: what it prints
