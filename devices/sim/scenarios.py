@@ -138,8 +138,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(
         "demo",
         "For `cityhub up`: alerts from the first minute, a short incident every five minutes, "
-        "a crowd, a short dust episode, a theft and a fire; again every six hours.",
+        "a short ozone episode, a crowd, a short dust episode, a theft and a fire; again every "
+        "six hours.",
         _DEMO_OPENING + _demo_round(5 * MIN, 6 * HOUR) + (
+            # City-wide, so the neighbours agree (an episode, not a sensor fault): the 1-hour
+            # mean passes the 0.12 ppm advisory level about half an hour in and stays below the
+            # 0.3 ppm warning; the fine-dust advisories need two hours over their level.
+            Injection("ozone_episode", "air_quality", 5 * MIN, HOUR, devices=0, params={"peak": 0.22}),
             Injection("crowd_build_up", "cctv", 10 * MIN, 60 * MIN,
                       params={"peak": 700.0, "threshold": 300.0}),
             Injection("asian_dust", "air_quality", 20 * MIN, 3 * HOUR, devices=0,
