@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -59,17 +58,42 @@ def _load(ep: EntryPoint, title: str) -> Any:
         return missing_package(title, exc)
 
 
-@functools.cache  # once: a second call would register every command again
-def _plugins() -> None:
-    # Other packages register here, so hub never imports them.
-    for ep in entry_points(group="cityhub.commands"):
-        command = _load(ep, f"cityhub {ep.name}")
-        if isinstance(command, typer.Typer):
-            app.add_typer(command, name=ep.name)
-        else:
-            app.command(ep.name)(command)
-    for ep in entry_points(group="cityhub.bench"):
+_COMMANDS, _BENCHES = "cityhub.commands", "cityhub.bench"
+_registered: set[tuple[str, str]] = set()  # (group, name): registering twice would list it twice
+
+
+def _register(ep: EntryPoint) -> None:
+    if (ep.group, ep.name) in _registered:
+        return
+    _registered.add((ep.group, ep.name))
+    if ep.group == _BENCHES:
         bench.command(ep.name)(_load(ep, f"cityhub bench {ep.name}"))
+        return
+    command = _load(ep, f"cityhub {ep.name}")
+    if isinstance(command, typer.Typer):
+        app.add_typer(command, name=ep.name)
+    else:
+        app.command(ep.name)(command)
+
+
+def _plugins(argv: Sequence[str] | None = None) -> None:
+    """Register the other packages' commands (so hub never imports them): only the one
+    *argv* names when it names one, since importing them all takes seconds (pandas,
+    scikit-learn); all of them for help, completion, or a name nobody knows."""
+    commands = {ep.name: ep for ep in entry_points(group=_COMMANDS)}
+    benches = {ep.name: ep for ep in entry_points(group=_BENCHES)}
+    first, second = [*(argv or ()), None, None][:2]
+    if first in commands:
+        _register(commands[first])
+        return
+    if first == "bench" and second in benches:
+        _register(benches[second])
+        return
+    own = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    if first is not None and first != "bench" and first in own:
+        return
+    for ep in (*commands.values(), *benches.values()):
+        _register(ep)
 
 
 def main() -> None:
@@ -78,7 +102,7 @@ def main() -> None:
         configure_logging(current.log_level, current.log_format)
     except ConfigError:
         configure_logging("INFO", "text")  # the command itself reports the bad setting
-    _plugins()
+    _plugins(sys.argv[1:])
     try:
         app()
     except HubError as exc:
