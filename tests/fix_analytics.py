@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import child_env
 from tests.waiting import wait_for
 
 
 class AnalyticsProcess:
     def __init__(self, database_url: str, log_path: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-                or k == "CITYHUB_AUDIT_KEY_FILE"}
-        self.env["CITYHUB_DATABASE_URL"] = database_url
+        self.env = child_env(CITYHUB_DATABASE_URL=database_url)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 

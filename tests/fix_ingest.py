@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from hub.embedded import free_port
 from hub.pseudonym import PseudonymKeys, ensure_keys
 from tests.fix_mqtt import Broker
+from tests.helpers import child_env
 from tests.waiting import wait_for
 
 
@@ -85,9 +85,7 @@ def keys(key_file: Path) -> PseudonymKeys:
 
 
 def ingest_env(database_url: str, broker: Broker, key_file: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
-    env.update({
+    return child_env(**{
         "CITYHUB_DATABASE_URL": database_url,
         "CITYHUB_MQTT_URL": broker.url,
         "CITYHUB_SECRET_KEY": secrets.token_urlsafe(32),
@@ -96,9 +94,8 @@ def ingest_env(database_url: str, broker: Broker, key_file: Path, **extra: str) 
         "CITYHUB_INGEST_CLIENT_ID": f"test-ingest-{secrets.token_hex(4)}",
         "CITYHUB_INGEST_SHARED_GROUP": f"test-{secrets.token_hex(4)}",
         "CITYHUB_INGEST_BATCH_MS": "20",
+        **extra,
     })
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from datetime import UTC, datetime
@@ -12,6 +13,16 @@ from hub.catalogue import Catalogue
 from hub.registry import add_device
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a process a test starts: none of the CITYHUB_ settings of the
+    machine or of the test run, except the run's own audit key file, plus ``extra``."""
+    # tests/conftest.py gives each run its own audit key file, so no run writes into the
+    # machine's state directory; the services a test starts must keep it.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CITYHUB_") or k == "CITYHUB_AUDIT_KEY_FILE"}
+    return {**env, **extra}
 
 
 def new_device(conn: Conn, catalogue: Catalogue, kind: str, prefix: str = "t", **kw: object) -> str:

@@ -9,7 +9,6 @@ rest) and ask ``cityhub --help`` and every command's and subcommand's ``--help``
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, distribution, entry_points, packages_distributions
@@ -20,6 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.base_install_probe import BaseOnly
+from tests.helpers import child_env
 
 PROBE = Path(__file__).with_name("base_install_probe.py")
 PROBE_TIMEOUT_S = 600  # a safety net for a hung child, not a measurement
@@ -82,8 +82,7 @@ def test_every_command_and_module_loads_on_a_base_install(tmp_path: Path) -> Non
     allowed, report_file = tmp_path / "allowed.json", tmp_path / "report.json"
     allowed.write_text(json.dumps({"allowed": sorted(base_modules()), "own": sorted(own_packages())}),
                        encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
+    env = child_env()
     run = f"import runpy; runpy.run_path({str(PROBE)!r}, run_name='__main__')"
     child = subprocess.run([sys.executable, "-I", "-c", run, str(allowed), str(report_file)],
                            capture_output=True, text=True, env=env, cwd=tmp_path,

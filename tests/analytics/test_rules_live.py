@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -17,16 +16,14 @@ import yaml
 from hub.catalogue import Catalogue
 from tests.analytics.test_service import store_reading
 from tests.fix_analytics import AnalyticsProcess
-from tests.helpers import Conn, new_device
+from tests.helpers import Conn, child_env, new_device
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def cityhub(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
-    env["CITYHUB_DATABASE_URL"] = database_url
+    env = child_env(CITYHUB_DATABASE_URL=database_url)
     return subprocess.run([sys.executable, "-m", "hub", "analytics", "rules", *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 

@@ -8,7 +8,6 @@ seconds of wall time; what is asserted is in simulated time (the alert's first_s
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from hub.cli.up import DEMO_DEVICES
 from tests.fix_analytics import AnalyticsProcess
 from tests.fix_ingest import IngestProcess
 from tests.fix_mqtt import Broker
-from tests.helpers import Conn
+from tests.helpers import Conn, child_env
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,9 +37,7 @@ def test_an_alert_is_raised_within_the_first_simulated_minute_of_the_demo(
     devices_file = tmp_path / "demo-devices.json"
     devices_file.write_text(json.dumps(devices), encoding="utf-8")
     start = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
-    env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(tmp_path)}
+    env = child_env(CITYHUB_DATABASE_URL=database_url, CITYHUB_STATE_DIR=str(tmp_path))
     command = [sys.executable, "-m", "hub", "simulate", "--mqtt-url", broker.url,
                "--devices-file", str(devices_file), "--scenario", "demo", "--register",
                "--start", start.isoformat(), "--speed", "8", "--rate", "40", "--duration", "10",

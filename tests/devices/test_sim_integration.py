@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from devices.sim.zones import zones_named
 from hub.catalogue import Catalogue
 from tests.fix_ingest import IngestProcess
 from tests.fix_mqtt import Broker
-from tests.helpers import Conn, count
+from tests.helpers import Conn, child_env, count
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -52,9 +51,7 @@ def test_simulate_stores_data_dead_letters_faults_and_devices_go_offline_and_bac
     stop = threading.Event()
     listener = threading.Thread(target=_listen_status, args=(database_url, statuses, stop))
     listener.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
-    env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(tmp_path)}
+    env = child_env(CITYHUB_DATABASE_URL=database_url, CITYHUB_STATE_DIR=str(tmp_path))
     command = [sys.executable, "-m", "hub", "simulate", "--mqtt-url", broker.url,
                "--zones", "jung,mapo,gangnam", "--seed", "42",
                *(f"--devices={kind}={n}" for kind, n in COUNTS.items()),

@@ -31,7 +31,7 @@ from hub.mqtt_access import INGEST_ACCOUNT
 from hub.scratch import scratch_database
 from tests.fix_ingest import IngestProcess, ingest_env
 from tests.fix_mqtt import Broker, secure_mosquitto
-from tests.helpers import Conn, count
+from tests.helpers import Conn, child_env, count
 from tests.mqtt_client import logged_in
 from tests.waiting import wait_for
 
@@ -134,10 +134,8 @@ class DocsHub:
 
 def register_guide_devices(database_url: str, state_dir: Path) -> dict[str, str]:
     """Run the guide's `cityhub device add` lines; the tokens they print, by device id."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
     # A state directory of its own: no running `cityhub up` of this machine is touched.
-    env |= {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_STATE_DIR": str(state_dir)}
+    env = child_env(CITYHUB_DATABASE_URL=database_url, CITYHUB_STATE_DIR=str(state_dir))
     tokens = {}
     for args in device_add_commands():
         result = subprocess.run([sys.executable, "-m", "hub", *args], env=env, capture_output=True,

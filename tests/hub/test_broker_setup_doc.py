@@ -33,6 +33,7 @@ from hub.embedded import free_port, mosquitto_binary, wait_for_port
 from hub.mqtt_access import INGEST_ACCOUNT
 from hub.scratch import scratch_database
 from tests.fix_mqtt import Broker
+from tests.helpers import child_env
 from tests.mqtt_client import Device, logged_in, login
 from tests.waiting import wait_for
 
@@ -125,8 +126,7 @@ def setup(pg_admin_url: str, catalogue: Catalogue) -> Iterator[SetUp]:
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hub "$@"\n', encoding="utf-8")
     shim.chmod(0o755)
     script = moved(setup_block(DOC.read_text(encoding="utf-8")), root)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
+    env = child_env()
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}:/usr/sbin:/sbin"
     pid_file = root / "run" / "mosquitto" / "mosquitto.pid"
     with scratch_database(pg_admin_url, f"cityhub_setupdoc_{os.getpid()}", catalogue) as url:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hub.cli.main import _plugins, app
 from hub.device_tokens import check
 from tests import token_keys
-from tests.helpers import Conn
+from tests.helpers import Conn, child_env
 
 pytestmark = pytest.mark.integration
 
@@ -114,14 +114,11 @@ def test_errors_are_one_clear_sentence_without_a_traceback(database_url: str) ->
 
 
 def test_ingest_refuses_to_start_on_a_default_secret(database_url: str) -> None:
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-            or k == "CITYHUB_AUDIT_KEY_FILE"}
-    env.update({"CITYHUB_DATABASE_URL": database_url, "CITYHUB_MQTT_URL": "mqtt://127.0.0.1:1",
-                "CITYHUB_SECRET_KEY": "changeme"})
+    env = child_env(CITYHUB_DATABASE_URL=database_url, CITYHUB_MQTT_URL="mqtt://127.0.0.1:1",
+                    CITYHUB_SECRET_KEY="changeme")
     result = subprocess.run([sys.executable, "-m", "hub", "ingest"], env=env, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 1

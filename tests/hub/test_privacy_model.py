@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -16,6 +15,7 @@ import pytest
 from hub.catalogue import load_catalogue, parse_catalogue
 from hub.catalogue_privacy import KeySchedule, Role
 from hub.errors import CatalogueError
+from tests.helpers import child_env
 
 
 def test_every_shipped_field_declares_its_role_and_personal_follows_it() -> None:
@@ -96,9 +96,8 @@ def test_a_bad_declaration_stops_a_command_at_start(tmp_path: Path) -> None:
     bad.write_text(json.dumps(document), encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "hub", "migrate"], capture_output=True, text=True, timeout=60,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-                or k == "CITYHUB_AUDIT_KEY_FILE"},
-             "CITYHUB_KINDS_FILE": str(bad), "CITYHUB_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+        env=child_env(CITYHUB_KINDS_FILE=str(bad),
+                      CITYHUB_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none"),
     )
     assert result.returncode == 1
     said = " ".join(result.stderr.split())  # the console wraps long lines

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,14 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import child_env
 from tests.waiting import wait_for
 
 
 class ServiceProcess:
     def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")
-                or k == "CITYHUB_AUDIT_KEY_FILE"}
-        self.env = {**base, "CITYHUB_LOG_FORMAT": "json", **env}
+        # A caller's own CITYHUB_LOG_FORMAT wins over the default json.
+        self.env = child_env(**{"CITYHUB_LOG_FORMAT": "json", **env})
         self.log_path = log_path  # standard error: the logs
         self.out_path = log_path.with_suffix(".out")  # standard output: what it prints
         with log_path.open("wb") as log, self.out_path.open("wb") as out:
