@@ -123,7 +123,14 @@ class EmbeddedPostgres:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("cityhub")))
         return f"postgresql://postgres@127.0.0.1:{self.port}/cityhub"
 
+    def checkpoint(self) -> None:
+        """Write every changed page to disk now (CHECKPOINT), so that a stop has less to do."""
+        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+
     def stop(self) -> None:
+        # fast: the clients' sessions are ended, not waited for (the services have stopped).
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-m", "fast", "-w", "stop")
 

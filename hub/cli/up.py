@@ -1,24 +1,28 @@
 """`cityhub up`: everything in one process tree, for a demo or a developer's machine.
 
 Embedded PostgreSQL and broker unless URLs are given, migrations, demo devices,
-then ingest and the demo publisher as child processes. Ctrl-C stops them all.
+then ingest and the demo publisher as child processes. Ctrl-C or SIGTERM stops them all:
+the services together (hub/cli/children.py), then the broker and the database.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import threading
+import time
 from pathlib import Path
 
+import psycopg
+import typer
 from rich.table import Table
 
 from hub.catalogue import load_catalogue
+from hub.cli.children import Child, Stopped, start_child, stop_children
 from hub.cli.common import RUNNING_FILE, console, errors, write_running
 from hub.db import connection
 from hub.device_tokens import demo_key
@@ -30,6 +34,12 @@ from hub.registry import add_missing
 from hub.settings import Settings, load_settings
 from hub.users import ensure_demo_accounts
 from hub.zones import add_missing_areas, camera_areas
+
+log = logging.getLogger(__name__)
+
+# The services drain side by side within this (ingest needs up to 8 s, the simulator's
+# acknowledgements 10 s, docs/operations.md); then the rest is killed.
+STOP_TIMEOUT_S = 15.0
 
 # Four districts around Seoul City Hall, each with 3 air-quality stations, 6 smart
 # meters and a camera: 40 devices for `cityhub simulate` (ids as the simulator makes them).
@@ -75,12 +85,11 @@ def _register_demo_devices(url: str, current: Settings) -> list[dict[str, object
     return [{"id": d[0], "kind": d[1], "zone": d[2], "lat": d[3], "lon": d[4]} for d in DEMO_DEVICES]
 
 
-def _child(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log_file = log_path.open("ab")
-    # Outside the terminal's process group: Ctrl-C reaches `up`, which stops the children
-    # in order (services before the broker and the database).
-    return subprocess.Popen([sys.executable, "-m", "hub", *args], env=env,
-                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+def _checkpoint(postgres: EmbeddedPostgres) -> None:
+    try:
+        postgres.checkpoint()
+    except psycopg.Error as exc:  # stopped meanwhile: the shutdown checkpoint does it
+        log.debug("no early checkpoint: %s", exc)
 
 
 def up_command() -> None:
@@ -92,17 +101,20 @@ def up_command() -> None:
         # Kept in the state directory, where `cityhub device …` in another terminal finds it.
         current = load_settings(demo=True, device_token_key=demo_key(state))
     postgres = broker = None
-    children: list[subprocess.Popen[bytes]] = []
-    oneshot: subprocess.Popen[bytes] | None = None
+    children: list[Child] = []
+    checkpoint: threading.Thread | None = None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    clean = True
     try:
         url = current.database_url
         if url is None:
             console.print("starting the embedded PostgreSQL …")
             postgres = EmbeddedPostgres(state / "postgres")
             url = postgres.start()
+        if stop.is_set():  # a signal while starting: stop what runs, start nothing more
+            return
         mqtt_url = current.mqtt_url
         protocol = current.mqtt_protocol
         key_file = current.key_file
@@ -112,6 +124,8 @@ def up_command() -> None:
         devices = _register_demo_devices(url, current)
         with connection(url) as conn:
             accounts_file = ensure_demo_accounts(conn, state / "demo-accounts.json")
+        if stop.is_set():
+            return
         if mqtt_url is None:
             # After the devices: the broker starts with their logins (docs/devices.md).
             console.print("starting the embedded MQTT broker …")
@@ -136,18 +150,28 @@ def up_command() -> None:
         sim_env = {**env, "CITYHUB_MQTT_URL": broker.url_for(SIM_ACCOUNT)} if broker else env
         logs = state / "logs"
         logs.mkdir(exist_ok=True)
-        children.append(_child(["ingest"], env, logs / "ingest.log"))
-        children.append(_child(["analytics"], env, logs / "analytics.log"))
-        children.append(_child(["console"], env, logs / "console.log"))
+        if stop.is_set():
+            return
+        children.append(start_child("ingest", ["ingest"], env, logs / "ingest.log"))
+        children.append(start_child("analytics", ["analytics"], env, logs / "analytics.log"))
+        children.append(start_child("console", ["console"], env, logs / "console.log"))
         # One-shot, so not a service whose exit stops `up`: a first PM2.5 forecast model from
         # simulated weeks of the demo's stations, until `cityhub analytics train` makes one
         # from the hub's own history (docs/analytics.md, "Forecasts").
-        oneshot = _child(["analytics", "forecast", "train", "--simulated", "21", "--if-missing"], env,
-                         logs / "forecast-train.log")
+        children.append(start_child(
+            "forecast training",
+            ["analytics", "forecast", "train", "--simulated", "21", "--if-missing"], env,
+            logs / "forecast-train.log", service=False))
         # --register: the devices exist already; it records the welfare-check consent of the
         # simulated single elderly households (docs/analytics.md).
-        children.append(_child(["simulate", "--devices-file", str(devices_file), "--rate", "10",
-                                "--scenario", "demo", "--register"], sim_env, logs / "simulate.log"))
+        children.append(start_child(
+            "simulate", ["simulate", "--devices-file", str(devices_file), "--rate", "10",
+                         "--scenario", "demo", "--register"], sim_env, logs / "simulate.log"))
+        if postgres is not None and applied:
+            # A new database is thousands of unwritten files; written now, in the background,
+            # a stop soon after the first start need not sync them all before it may exit.
+            checkpoint = threading.Thread(target=_checkpoint, args=(postgres,), daemon=True)
+            checkpoint.start()
         # `cityhub device add/revoke/rotate` find the embedded broker's logins through it.
         write_running(state, database_url=url, mqtt_url=mqtt_url, broker=broker,
                       pid=os.getpid(), metrics_url=f"http://127.0.0.1:{metrics_port}/metrics")
@@ -169,26 +193,31 @@ def up_command() -> None:
         console.print("Ctrl-C stops everything.")
         while not stop.is_set():
             for child in children:
-                if child.poll() is not None:
-                    errors.print(f"[red]a service exited ({child.args!r}); "
-                                 f"see {logs}[/red]")
+                if child.service and not child.running:
+                    errors.print(f"[red]a service exited ({child.name}, code "
+                                 f"{child.process.returncode}); see {logs}[/red]")
+                    clean = False
                     stop.set()
             stop.wait(1.0)
     finally:
-        console.print("stopping …")
-        if oneshot is not None and oneshot.poll() is None:
-            oneshot.terminate()
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        (state / RUNNING_FILE).unlink(missing_ok=True)
-        if broker is not None:
-            broker.stop()
-        if postgres is not None:
-            postgres.stop()
-        console.print("stopped")
+        stopped = _stop(children, state, broker, postgres, checkpoint)
+    if not (clean and stopped.clean):
+        raise typer.Exit(1)
+
+
+def _stop(children: list[Child], state: Path, broker: EmbeddedBroker | None,
+          postgres: EmbeddedPostgres | None, checkpoint: threading.Thread | None) -> Stopped:
+    """The services first (the simulators' last "offline" statuses still reach the broker,
+    ingest commits what it holds), then the broker, then the database under them."""
+    console.print("stopping …")
+    started = time.monotonic()
+    stopped = stop_children(children, STOP_TIMEOUT_S)  # logs what it had to kill
+    (state / RUNNING_FILE).unlink(missing_ok=True)
+    if broker is not None:
+        broker.stop()
+    if postgres is not None:
+        postgres.stop()
+    if checkpoint is not None:
+        checkpoint.join(10)  # its connection ended with the server
+    console.print(f"stopped in {time.monotonic() - started:.1f} s")
+    return stopped
