@@ -22,7 +22,7 @@ from analytics.models.store import ModelInfo, list_models, save_model
 from hub.cli.common import console, database_url, errors, print_json, settings
 from hub.db import connection
 from hub.errors import HubError, InvalidInput
-from hub.timeparse import BadTimestamp, parse_user_time
+from hub.timeparse import option_time
 
 ACTOR = "cli"
 DEFAULT_DAYS = 7
@@ -47,15 +47,6 @@ def _meters(conn: Conn, start: datetime, end: datetime) -> tuple[object, dict[st
 
 TRAINERS: dict[str, Trainer] = {sensor_fault_train.NAME: _fault, meters_train.NAME: _meters,
                                  FORECAST: forecast_trainer}
-
-
-def _time(value: str | None, default: datetime, option: str) -> datetime:
-    if value is None:
-        return default
-    try:
-        return parse_user_time(value)
-    except BadTimestamp as exc:
-        raise InvalidInput(f"{option}: {exc}") from exc
 
 
 def _table(infos: list[ModelInfo], title: str) -> Table:
@@ -87,8 +78,8 @@ def train(
     unknown = [n for n in names if n not in TRAINERS]
     if unknown:
         raise InvalidInput(f"Unknown model {', '.join(unknown)}; models: {', '.join(TRAINERS)}.")
-    to = _time(end, datetime.now(UTC), "--to")
-    since = _time(start, to - timedelta(days=DEFAULT_DAYS), "--from")
+    to = option_time(end, datetime.now(UTC), "--to")
+    since = option_time(start, to - timedelta(days=DEFAULT_DAYS), "--from")
     if since >= to:
         raise InvalidInput("--from must be before --to.")
     stored: list[ModelInfo] = []

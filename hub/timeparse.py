@@ -1,9 +1,12 @@
-"""Device timestamps: ISO-8601 with an offset, or epoch milliseconds. UTC inside."""
+"""Device timestamps: ISO-8601 with an offset, or epoch milliseconds; times typed by a user.
+UTC inside."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+
+from hub.errors import InvalidInput
 
 # Epoch milliseconds beyond this are not plausible device times (year 2286).
 MAX_EPOCH_MS = 10_000_000_000_000
@@ -41,3 +44,14 @@ def parse_user_time(value: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def option_time(value: str | None, default: datetime, option: str) -> datetime:
+    """A command's time option such as ``--from``: ``default`` when not given; a bad value is
+    refused with the option's name, so the user knows which one to fix."""
+    if value is None:
+        return default
+    try:
+        return parse_user_time(value)
+    except BadTimestamp as exc:
+        raise InvalidInput(f"{option}: {exc}") from exc

@@ -33,7 +33,7 @@ from analytics.forecast.train import (
 from analytics.models.store import list_models
 from hub.cli.common import console, database_url, print_json, settings
 from hub.errors import DatabaseUnavailable, InvalidInput
-from hub.timeparse import BadTimestamp, parse_user_time
+from hub.timeparse import option_time
 
 app = typer.Typer(help="PM2.5 forecasts 1-6 h ahead: train and evaluate the model, show a forecast.")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -47,15 +47,6 @@ def _connect() -> Iterator[Conn]:
         raise DatabaseUnavailable(f"Cannot reach the hub: {str(exc).strip().splitlines()[0]}") from exc
     with conn:
         yield conn
-
-
-def _time(value: str | None, default: datetime, option: str) -> datetime:
-    if value is None:
-        return default
-    try:
-        return parse_user_time(value)
-    except BadTimestamp as exc:
-        raise InvalidInput(f"{option}: {exc}") from exc
 
 
 def score_table(scores: tuple[HorizonScore, ...], title: str) -> Table:
@@ -102,8 +93,8 @@ def train_command(
         if simulated is not None:
             trained = train_simulated(conn, simulated, tz=tz, seed=seed, holdout=holdout, created_by="cli")
         else:
-            since = _time(start, now - timedelta(days=30), "--from")
-            until = _time(end, now, "--to")
+            since = option_time(start, now - timedelta(days=30), "--from")
+            until = option_time(end, now, "--to")
             if until <= since:
                 raise InvalidInput("--to must be after --from.")
             trained = train(conn, since, until, tz=tz, holdout=holdout, created_by="cli")
@@ -117,8 +108,8 @@ def evaluate_command(
     version: Annotated[int | None, typer.Option(min=1, help="A stored version; default the newest.")] = None,
 ) -> None:
     """Score a stored model on the hub's hours (e.g. those since it was trained) against persistence."""
-    since = _time(start, datetime.now(UTC), "--from")
-    until = _time(end, datetime.now(UTC), "--to")
+    since = option_time(start, datetime.now(UTC), "--from")
+    until = option_time(end, datetime.now(UTC), "--to")
     if until <= since:
         raise InvalidInput("--to must be after --from.")
     with _connect() as conn:
