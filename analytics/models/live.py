@@ -30,6 +30,7 @@ from analytics.models.alerts import (
     raise_findings,
 )
 from analytics.models.meters import Consent, MeterParams
+from analytics.models.meters_db import hourly_query
 from analytics.models.meters_train import NAME as METER_MODEL
 from analytics.models.meters_train import MeterModel
 from analytics.models.neighbours import Site
@@ -60,17 +61,8 @@ async def load_consents(conn: AsyncConn) -> dict[str, Consent]:
 
 async def hourly(conn: AsyncConn, since: datetime) -> list[tuple[Any, ...]]:
     """Meters' hourly profile rows since *since* (columns of meters.HOURLY_COLUMNS)."""
-    cur = await conn.execute(
-        "SELECT h.device_id, d.zone, h.bucket, "
-        "max(h.sum / h.n) FILTER (WHERE h.metric = 'power_kw'), "
-        "coalesce(max(h.n) FILTER (WHERE h.metric = 'power_kw'), 0), "
-        "max(h.sum / h.n) FILTER (WHERE h.metric = 'voltage'), "
-        "max(h.min) FILTER (WHERE h.metric = 'voltage'), "
-        "max(h.min) FILTER (WHERE h.metric = 'energy_kwh'), "
-        "max(h.max) FILTER (WHERE h.metric = 'energy_kwh') "
-        "FROM hub.telemetry_1h h JOIN hub.devices d ON d.id = h.device_id AND d.kind = 'smart_meter' "
-        "WHERE h.bucket >= %s AND h.metric IN ('power_kw', 'voltage', 'energy_kwh') "
-        "GROUP BY h.device_id, d.zone, h.bucket", (since,))
+    query, params = hourly_query(since)
+    cur = await conn.execute(query, params)
     return list(await cur.fetchall())
 
 

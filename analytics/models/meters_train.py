@@ -25,6 +25,7 @@ import psycopg
 
 from analytics.models.errors import NotEnoughHistory
 from analytics.models.meters import MeterParams, day_types, frame
+from analytics.models.meters_db import hourly_query
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 NAME = "meter-anomaly"
@@ -38,17 +39,8 @@ class MeterModel:
 
 
 def history(conn: Conn, start: datetime, end: datetime) -> pd.DataFrame:
-    cur = conn.execute(
-        "SELECT h.device_id, d.zone, h.bucket, "
-        "max(h.sum / h.n) FILTER (WHERE h.metric = 'power_kw'), "
-        "coalesce(max(h.n) FILTER (WHERE h.metric = 'power_kw'), 0), "
-        "max(h.sum / h.n) FILTER (WHERE h.metric = 'voltage'), "
-        "max(h.min) FILTER (WHERE h.metric = 'voltage'), "
-        "max(h.min) FILTER (WHERE h.metric = 'energy_kwh'), "
-        "max(h.max) FILTER (WHERE h.metric = 'energy_kwh') "
-        "FROM hub.telemetry_1h h JOIN hub.devices d ON d.id = h.device_id AND d.kind = 'smart_meter' "
-        "WHERE h.bucket >= %s AND h.bucket < %s AND h.metric IN ('power_kw', 'voltage', 'energy_kwh') "
-        "GROUP BY h.device_id, d.zone, h.bucket", (start, end))
+    query, params = hourly_query(start, end)
+    cur = conn.execute(query, params)
     return frame(list(cur.fetchall()))
 
 
