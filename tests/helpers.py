@@ -17,11 +17,13 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a process a test starts: none of the CITYHUB_ settings of the
-    machine or of the test run, except the run's own audit key file, plus ``extra``."""
-    # tests/conftest.py gives each run its own audit key file, so no run writes into the
-    # machine's state directory; the services a test starts must keep it.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CITYHUB_") or k == "CITYHUB_AUDIT_KEY_FILE"}
+    machine or of the test run, except the run's own audit key file and state directory,
+    plus ``extra``."""
+    # tests/conftest.py gives each run its own audit key file and state directory, so no
+    # run writes into the machine's state directory (or finds a `cityhub up` running there);
+    # the services a test starts must keep them.
+    kept = ("CITYHUB_AUDIT_KEY_FILE", "CITYHUB_STATE_DIR")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_") or k in kept}
     return {**env, **extra}
 
 

@@ -85,6 +85,11 @@ def train_command(
 ) -> None:
     """Train the forecast, store it as a new version of pm25-forecast, print its scores."""
     now = datetime.now(UTC)
+    # The options first: a mistake in them is reported before any connection is tried.
+    since = option_time(start, now - timedelta(days=30), "--from")
+    until = option_time(end, now, "--to")
+    if simulated is None and until <= since:
+        raise InvalidInput("--to must be after --from.")
     tz = settings().ops_timezone
     with _connect() as conn:
         if if_missing and list_models(conn, MODEL_NAME):
@@ -93,10 +98,6 @@ def train_command(
         if simulated is not None:
             trained = train_simulated(conn, simulated, tz=tz, seed=seed, holdout=holdout, created_by="cli")
         else:
-            since = option_time(start, now - timedelta(days=30), "--from")
-            until = option_time(end, now, "--to")
-            if until <= since:
-                raise InvalidInput("--to must be after --from.")
             trained = train(conn, since, until, tz=tz, holdout=holdout, created_by="cli")
     print_trained(trained)
 
