@@ -5,6 +5,8 @@ dedupe, change log and live view) with the rule version and suggested agency set
 session, where migration 0016's trigger copies them into a new alert. A
 :class:`~analytics.engine.Lifted` resolves the live alert with outcome ``cleared`` (an
 assigned agency is told, as when an operator clears it) unless it was seen again since.
+An :class:`AlertTally` (the service's metrics, analytics/metrics.py) hears of each alert opened
+and lifted.
 """
 
 from __future__ import annotations
@@ -12,19 +14,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
 from analytics.engine import Lifted, Raised, Signal
 from analytics.spec import DISTRICT
 from hub.alert_store import act, raise_or_update
-from hub.alerts import Action, Occurrence
+from hub.alerts import Action, Alert, Occurrence
 from hub.errors import Conflict
 
 log = logging.getLogger(__name__)
 AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 ACTOR = "analytics"
+
+
+class AlertTally(Protocol):
+    def alert_raised(self, rule_id: str) -> None: ...
+    def alert_lifted(self, rule_id: str) -> None: ...
+
+
+def opened_now(alert: Alert) -> bool:
+    """Whether ``raise_or_update`` opened *alert* rather than updating a live one."""
+    # It inserts the alert and records its "raised" change in one transaction, so both carry
+    # that transaction's now(); any later change is stamped by a later transaction (on an
+    # autocommit connection, as the service's is; not inside a caller's longer transaction).
+    return alert.created_at == alert.updated_at
+
+
+def _count(changed: Sequence[Alert], tally: AlertTally | None) -> int:
+    if tally is not None:
+        for alert in changed:
+            if opened_now(alert):
+                tally.alert_raised(alert.rule_id)
+    return len(changed)
 
 
 def agency_for(agency: str | None, zone: str | None, known: frozenset[str]) -> str | None:
@@ -41,15 +64,17 @@ async def _session(conn: AsyncConn, version: int | None, agency: str | None) -> 
                        ("" if version is None else str(version), agency or ""))
 
 
-async def raise_plain(conn: AsyncConn, occurrences: Sequence[Occurrence]) -> int:
+async def raise_plain(conn: AsyncConn, occurrences: Sequence[Occurrence],
+                      tally: AlertTally | None = None) -> int:
     """Occurrences no rule version stands behind (device events no rule maps)."""
     if not occurrences:
         return 0
     await _session(conn, None, None)
-    return len(await raise_or_update(conn, occurrences))
+    return _count(await raise_or_update(conn, occurrences), tally)
 
 
-async def _raise(conn: AsyncConn, raised: Sequence[Raised], agencies: frozenset[str]) -> int:
+async def _raise(conn: AsyncConn, raised: Sequence[Raised], agencies: frozenset[str],
+                 tally: AlertTally | None) -> int:
     groups: dict[tuple[int, str | None], list[Occurrence]] = {}
     for r in raised:
         key = (r.version, agency_for(r.agency, r.occurrence.zone, agencies))
@@ -58,7 +83,7 @@ async def _raise(conn: AsyncConn, raised: Sequence[Raised], agencies: frozenset[
     try:
         for (version, agency), occurrences in groups.items():
             await _session(conn, version, agency)
-            changed += len(await raise_or_update(conn, occurrences))
+            changed += _count(await raise_or_update(conn, occurrences), tally)
     finally:
         await _session(conn, None, None)
     return changed
@@ -80,16 +105,20 @@ async def _lift(conn: AsyncConn, lifted: Lifted) -> int:
     return 1
 
 
-async def apply(conn: AsyncConn, signals: Iterable[Signal], agencies: frozenset[str]) -> int:
+async def apply(conn: AsyncConn, signals: Iterable[Signal], agencies: frozenset[str],
+                tally: AlertTally | None = None) -> int:
     """Apply *signals* in order (a lift between two raises of a series matters); returns how
     many alerts changed."""
     changed = 0
     for is_raise, run in groupby(signals, key=lambda s: isinstance(s, Raised)):
         items = list(run)
         if is_raise:
-            changed += await _raise(conn, [s for s in items if isinstance(s, Raised)], agencies)
+            changed += await _raise(conn, [s for s in items if isinstance(s, Raised)], agencies,
+                                    tally)
         else:
             for s in items:
-                if isinstance(s, Lifted):
-                    changed += await _lift(conn, s)
+                if isinstance(s, Lifted) and await _lift(conn, s):
+                    changed += 1
+                    if tally is not None:
+                        tally.alert_lifted(s.rule_id)
     return changed

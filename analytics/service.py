@@ -11,6 +11,7 @@ the database — the service first evaluates everything since that position minu
 ``CITYHUB_ANALYTICS_CATCHUP_S`` (or the longest rule window plus duration, if longer, so the
 rules' state is rebuilt), so a restart misses nothing. Evaluating a row twice
 is harmless: alerts only count occurrences newer than what they have seen.
+Its Prometheus metrics (analytics/metrics.py) are served on ``CITYHUB_ANALYTICS_METRICS_PORT``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from analytics import queries
 from analytics.crowd_store import zone_areas
 from analytics.engine import Engine, VersionedRule
 from analytics.forecast.live import Forecaster
+from analytics.metrics import AnalyticsMetrics
 from analytics.models.live import Detectors
 from analytics.raising import apply, raise_plain
 from analytics.ranges import TimeRange, coalesce, parse_notice
@@ -56,9 +58,11 @@ AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
 class Evaluator:
     """Evaluates ranges of rows against the rules on one connection, keeping the rules' state."""
 
-    def __init__(self, conn: AsyncConn, catalogue: Catalogue) -> None:
+    def __init__(self, conn: AsyncConn, catalogue: Catalogue,
+                 metrics: AnalyticsMetrics | None = None) -> None:
         self.conn = conn
         self.catalogue = catalogue
+        self.metrics = metrics if metrics is not None else AnalyticsMetrics()
         self.engine = Engine([], {name: float(k.interval_s) for name, k in catalogue.kinds.items()})
         self.agencies: frozenset[str] = frozenset()
         self._rules_at = 0.0
@@ -80,24 +84,29 @@ class Evaluator:
         self.agencies = await queries.agency_ids(self.conn)
         self.engine.areas = await zone_areas(self.conn)  # crowd density (analytics/crowd.py)
         fresh = self.engine.replace_rules(await queries.load_rules(self.conn))
+        self.metrics.rules.set(len(self.engine.rules))
         if not self._started or not fresh:
             return 0
         log.info("rules changed: %s", ", ".join(sorted(fresh)))
         now = await queries.now(self.conn)
         start = now - timedelta(seconds=self.engine.lookback_s(fresh))
         rows = await queries.readings(self.conn, TimeRange(start, None, None), self.engine.metrics(fresh))
-        return await apply(self.conn, self.engine.feed(rows, only=fresh), self.agencies)
+        return await apply(self.conn, self.engine.feed(rows, only=fresh), self.agencies, self.metrics)
 
     async def telemetry(self, r: TimeRange) -> int:
         await self.refresh_rules()
-        rows = await queries.readings(self.conn, r, self.engine.metrics())
+        read = await queries.readings(self.conn, r, self.engine.metrics())
+        rows = read
         try:
-            rows = await self.detectors.screen(rows)  # a station suspected faulty feeds no rule
+            rows = await self.detectors.screen(read)  # a station suspected faulty feeds no rule
         except psycopg.Error:
             raise
         except Exception:  # a model's bug must not stop the rules: they see every row
+            self.metrics.model_failed("sensor_fault")
             log.exception("sensor-fault screening failed; rows evaluated unscreened")
-        changed = await apply(self.conn, self.engine.feed(rows), self.agencies)
+        changed = await apply(self.conn, self.engine.feed(rows), self.agencies, self.metrics)
+        self.metrics.withheld.inc(len(read) - len(rows))
+        self.metrics.readings_evaluated(len(read), max((row.ts for row in read), default=None))
         if r.end is not None:
             await queries.advance(self.conn, "telemetry", r.end)
         return changed
@@ -105,28 +114,31 @@ class Evaluator:
     async def events(self, r: TimeRange) -> int:
         await self.refresh_rules()
         rows = await queries.events(self.conn, r)
-        changed = await apply(self.conn, self.engine.events(rows), self.agencies)
+        changed = await apply(self.conn, self.engine.events(rows), self.agencies, self.metrics)
         unmapped = [e for e in rows if not self.engine.mapped(e)]
-        changed += await raise_plain(self.conn, evaluate_events(self.catalogue, unmapped))
+        changed += await raise_plain(self.conn, evaluate_events(self.catalogue, unmapped), self.metrics)
+        self.metrics.events.inc(len(rows))
         if r.end is not None:
             await queries.advance(self.conn, "events", r.end)
         return changed
 
     async def tick(self) -> int:
         """Absence rules against the clock; the PM2.5 forecast once an hour (analytics/forecast)."""
-        changed = await apply(self.conn, self.engine.tick(datetime.now(UTC)), self.agencies)
+        changed = await apply(self.conn, self.engine.tick(datetime.now(UTC)), self.agencies, self.metrics)
         specs = [r.spec for r in self.rules]
         now = await queries.now(self.conn)
-        for name in ("meter scan", "forecast"):
+        for name in ("meter_scan", "forecast"):
             try:
-                if name == "meter scan":
+                if name == "meter_scan":
                     changed += await self.detectors.tick(now)
                 else:
                     changed += await self.forecaster.step(datetime.now(UTC), specs, self.agencies)
             except psycopg.Error:
                 raise  # the database's errors are the service loop's (reconnect, catch up)
             except Exception:  # one model's bug must not stop the rules
-                log.exception("%s failed; the rules go on", name)
+                self.metrics.model_failed(name)
+                log.exception("%s failed; the rules go on", name.replace("_", " "))
+        self.metrics.ticked()
         return changed
 
     async def catch_up(self, margin: timedelta) -> int:
@@ -172,7 +184,8 @@ class Evaluator:
         return changed
 
 
-async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asyncio.Event) -> None:
+async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asyncio.Event,
+                 metrics: AnalyticsMetrics) -> None:
     async with await psycopg.AsyncConnection.connect(
         url, autocommit=True, application_name="cityhub-analytics-listen") as listen, \
             await psycopg.AsyncConnection.connect(
@@ -180,9 +193,10 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
         # LISTEN before catching up, so nothing committed meanwhile falls between the two.
         for channel in (TELEMETRY, EVENTS, RULES):
             await listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-        evaluator = Evaluator(work, catalogue)
+        evaluator = Evaluator(work, catalogue, metrics)
         await evaluator.refresh_rules(force=True)
         caught = await evaluator.catch_up(margin)
+        metrics.ready.set(1)
         log.info("analytics ready: %d rules; catch-up changed %d alert(s)", len(evaluator.rules), caught)
         next_expiry = 0.0
         next_tick = time.monotonic() + TICK_S
@@ -221,15 +235,30 @@ async def run_analytics_async(settings: Settings, stop: asyncio.Event) -> None:
     url = settings.require_database()
     catalogue = load_catalogue(settings.kinds_file)
     margin = timedelta(seconds=settings.analytics_catchup_s)
+    metrics = AnalyticsMetrics()
+    host = settings.analytics_metrics_host
+    port = metrics.serve(host, settings.analytics_metrics_port)
+    if port is not None:
+        log.info("analytics metrics on http://%s:%d/metrics", host, port)
+    try:
+        await _run(url, catalogue, margin, stop, metrics)
+    finally:
+        metrics.close()
+
+
+async def _run(url: str, catalogue: Catalogue, margin: timedelta, stop: asyncio.Event,
+               metrics: AnalyticsMetrics) -> None:
     delay = 0.5
     while not stop.is_set():
         try:
-            await _serve(url, catalogue, margin, stop)
+            await _serve(url, catalogue, margin, stop, metrics)
             return
         except psycopg.errors.UndefinedTable as exc:
             raise MigrationError(
                 "The alert tables are missing; run `cityhub migrate` first.") from exc
         except psycopg.OperationalError as exc:
+            metrics.ready.set(0)
+            metrics.db_outages.inc()
             log.warning("lost the database (%s); catching up again in %.1f s",
                         str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
                         delay)

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     dispatch_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
     dispatch_poll_s: float = Field(default=0.5, gt=0, le=60)
     analytics_catchup_s: int = Field(default=600, ge=0, le=7 * 86_400)
+    # The analytics service's Prometheus /metrics (analytics/metrics.py); 0 picks a free port.
+    # Below ingest's 9108, which `cityhub ingest --workers N` counts upwards from.
+    analytics_metrics_port: int = Field(default=9107, ge=0, le=65535)
+    analytics_metrics_host: str = "127.0.0.1"
     ops_timezone: str = "Asia/Seoul"
     handover_hours: int = Field(default=8, ge=1, le=48)
 

@@ -189,9 +189,15 @@ def test_prometheus_scrapes_every_service_that_has_metrics_and_loads_the_alert_r
     known = set(cluster) | {a for s in cluster.values() for a in _aliases(s)} | {"localhost"}
     assert hosts <= known, hosts - known
     must = (set(_by_command(cluster, "ingest")) | set(_by_command(cluster, "console"))
+            | set(_by_command(cluster, "analytics"))
             | {a for s in cluster.values() if s["image"].startswith("emqx/") for a in _aliases(s)}
             | {"proxy", "pg-exporter-primary", "pg-exporter-replica"})
     assert must <= hosts, must - hosts
+    # Analytics listens beyond its container, on the port Prometheus scrapes.
+    for name, service in _by_command(cluster, "analytics").items():
+        env = service["environment"]
+        assert env["CITYHUB_ANALYTICS_METRICS_HOST"] == "0.0.0.0"
+        assert f"{name}:{env['CITYHUB_ANALYTICS_METRICS_PORT']}" in targets
     promtool = shutil.which("promtool")
     if promtool and (ROOT / "deploy/prometheus/alerts.yml").exists():
         checked = subprocess.run(

@@ -16,6 +16,7 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from analytics.metrics import AnalyticsMetrics
 from hub.settings import load_settings
 from ingest.metrics import IngestMetrics
 from ops_console.app import create_app
@@ -48,6 +49,10 @@ def sample_names(text: str) -> set[str]:
 
 def ingest_names() -> set[str]:
     return sample_names(generate_latest(IngestMetrics(backlog=lambda: 0.0).registry).decode())
+
+
+def analytics_names() -> set[str]:
+    return sample_names(generate_latest(AnalyticsMetrics().registry).decode())
 
 
 def console_names() -> set[str]:
@@ -108,15 +113,16 @@ def test_every_rule_is_complete() -> None:
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
     # The issue's list: backlog and commit lag, reject rate, database write latency,
-    # broker connections, console WebSocket clients, dead-letter growth.
+    # broker connections, console WebSocket clients, dead-letter growth; analytics' lag.
     read = set().union(*(metric_names(r["expr"]) for r in found))
     assert {"cityhub_ingest_backlog", "cityhub_ingest_commit_lag_seconds_bucket",
             "cityhub_ingest_rejected_total", "cityhub_ingest_batch_seconds_bucket",
-            "emqx_live_connections_count", "cityhub_console_ws_clients"} <= read
+            "emqx_live_connections_count", "cityhub_console_ws_clients",
+            "cityhub_analytics_lag_seconds"} <= read
 
 
 def test_every_metric_the_rules_read_is_exported_or_documented() -> None:
-    exported = ingest_names() | console_names()
+    exported = ingest_names() | console_names() | analytics_names()
     documented = table_rows()
     for rule in rules():
         for name in metric_names(rule["expr"]):
@@ -131,6 +137,8 @@ def test_the_metrics_table_lists_exactly_what_the_services_export() -> None:
     ours = {n: s for n, (_, s) in documented.items() if n.startswith("cityhub_")}
     assert {n for n, s in ours.items() if s == "ingest"} == _families(ingest_names())
     assert {n for n, s in ours.items() if s == "console"} == _families(console_names())
+    assert {n for n, s in ours.items() if s == "analytics"} == _families(analytics_names())
+    assert set(ours.values()) == {"ingest", "console", "analytics"}
 
 
 def _families(names: set[str]) -> set[str]:
