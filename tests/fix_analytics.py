@@ -15,7 +15,7 @@ from tests.waiting import wait_for
 
 class AnalyticsProcess:
     def __init__(self, database_url: str, log_path: Path) -> None:
-        self.env = child_env(CITYHUB_DATABASE_URL=database_url)
+        self.env = child_env(CITYHUB_DATABASE_URL=database_url, CITYHUB_ANALYTICS_METRICS_PORT="0")
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -133,7 +133,7 @@ def up_command() -> None:
             mqtt_url = broker.start(url)
         devices_file = state / "demo-devices.json"
         devices_file.write_text(json.dumps(devices), encoding="utf-8")
-        metrics_port = free_port()
+        metrics_port, analytics_metrics_port = free_port(), free_port()
         env = {
             **os.environ,
             "CITYHUB_DEMO": "1",
@@ -145,6 +145,7 @@ def up_command() -> None:
             "CITYHUB_PSEUDONYM_KEY_FILE": str(key_file),
             "CITYHUB_STATE_DIR": str(state),
             "CITYHUB_INGEST_METRICS_PORT": str(metrics_port),
+            "CITYHUB_ANALYTICS_METRICS_PORT": str(analytics_metrics_port),
         }
         # The simulator publishes for every demo device with its own demo-only account.
         sim_env = {**env, "CITYHUB_MQTT_URL": broker.url_for(SIM_ACCOUNT)} if broker else env
@@ -181,6 +182,7 @@ def up_command() -> None:
                       + (", embedded" if postgres else "") + ")")
         table.add_row("MQTT broker", mqtt_url + (f"  (embedded {broker.kind})" if broker else ""))
         table.add_row("ingest metrics", f"http://127.0.0.1:{metrics_port}/metrics")
+        table.add_row("analytics metrics", f"http://127.0.0.1:{analytics_metrics_port}/metrics")
         table.add_row("simulated devices", f"{len(devices)} publishing about 10 msg/s, scenario demo "
                       f"(ground truth: {state / 'ground-truth.jsonl'})")
         table.add_row("console", f"http://{current.http_host}:{current.http_port}/  "

@@ -72,7 +72,8 @@ class Services:
     def start_hub(self, ws_queue_limit: int) -> None:
         """Analytics (rules → alerts) and the console (API and live view)."""
         self.http_port = free_port()
-        env = self._env(http_port=str(self.http_port), console_ws_queue_limit=str(ws_queue_limit))
+        env = self._env(http_port=str(self.http_port), console_ws_queue_limit=str(ws_queue_limit),
+                        analytics_metrics_port="0")
         self._start("analytics", [sys.executable, "-m", "hub", "analytics"], env)
         self._start("console", [sys.executable, "-m", "hub", "console"], env)
         if not wait_for_port(self.http_port, START_TIMEOUT_S):
