@@ -20,7 +20,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ from analytics.metrics import AnalyticsMetrics
 from analytics.models.live import Detectors
 from analytics.raising import apply, raise_plain
 from analytics.ranges import TimeRange, coalesce, parse_notice
-from analytics.rules import evaluate_events
+from analytics.rules import ReadingRow, evaluate_events
 from hub.catalogue import Catalogue, load_catalogue
 from hub.errors import MigrationError
 from hub.notify import EVENTS, RULES, TELEMETRY
@@ -90,20 +90,26 @@ class Evaluator:
         log.info("rules changed: %s", ", ".join(sorted(fresh)))
         now = await queries.now(self.conn)
         start = now - timedelta(seconds=self.engine.lookback_s(fresh))
-        rows = await queries.readings(self.conn, TimeRange(start, None, None), self.engine.metrics(fresh))
+        read = await queries.readings(self.conn, TimeRange(start, None, None), self.engine.metrics(fresh))
+        # Screened as live readings are: a station flagged now feeds the edited rule nothing.
+        rows = await self._screened(read)
         return await apply(self.conn, self.engine.feed(rows, only=fresh), self.agencies, self.metrics)
 
-    async def telemetry(self, r: TimeRange) -> int:
-        await self.refresh_rules()
-        read = await queries.readings(self.conn, r, self.engine.metrics())
-        rows = read
+    async def _screened(self, read: list[ReadingRow]) -> list[ReadingRow]:
+        """The rows the rules may see: a station suspected faulty feeds no rule."""
         try:
-            rows = await self.detectors.screen(read)  # a station suspected faulty feeds no rule
+            return await self.detectors.screen(read)
         except psycopg.Error:
             raise
         except Exception:  # a model's bug must not stop the rules: they see every row
             self.metrics.model_failed("sensor_fault")
             log.exception("sensor-fault screening failed; rows evaluated unscreened")
+            return read
+
+    async def telemetry(self, r: TimeRange) -> int:
+        await self.refresh_rules()
+        read = await queries.readings(self.conn, r, self.engine.metrics())
+        rows = await self._screened(read)
         changed = await apply(self.conn, self.engine.feed(rows), self.agencies, self.metrics)
         self.metrics.withheld.inc(len(read) - len(rows))
         self.metrics.readings_evaluated(len(read), max((row.ts for row in read), default=None))
@@ -127,19 +133,23 @@ class Evaluator:
         changed = await apply(self.conn, self.engine.tick(datetime.now(UTC)), self.agencies, self.metrics)
         specs = [r.spec for r in self.rules]
         now = await queries.now(self.conn)
-        for name in ("meter_scan", "forecast"):
-            try:
-                if name == "meter_scan":
-                    changed += await self.detectors.tick(now)
-                else:
-                    changed += await self.forecaster.step(datetime.now(UTC), specs, self.agencies)
-            except psycopg.Error:
-                raise  # the database's errors are the service loop's (reconnect, catch up)
-            except Exception:  # one model's bug must not stop the rules
-                self.metrics.model_failed(name)
-                log.exception("%s failed; the rules go on", name.replace("_", " "))
+        changed += await self._guarded("meter_scan", self.detectors.tick(now))
+        changed += await self._guarded("forecast",
+                                       self.forecaster.step(datetime.now(UTC), specs, self.agencies))
         self.metrics.ticked()
         return changed
+
+    async def _guarded(self, name: str, work: Awaitable[int]) -> int:
+        """What one model's periodic *work* returns; its bug is logged and counted, and the rules
+        and the other model go on."""
+        try:
+            return await work
+        except psycopg.Error:
+            raise  # the database's errors are the service loop's (reconnect, catch up)
+        except Exception:  # one model's bug must not stop the rules
+            self.metrics.model_failed(name)
+            log.exception("%s failed; the rules go on", name.replace("_", " "))
+            return 0
 
     async def catch_up(self, margin: timedelta) -> int:
         """Evaluate both streams from their stored positions (minus *margin*) to now."""

@@ -4,6 +4,7 @@ simulated history is written to the hub, the service started, and its alerts rea
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -12,11 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devices.sim.scenarios import Injection
 from hub.catalogue import Catalogue
 from hub.welfare import record_consent
 from tests.analytics.models.simdata import SimRun, fleet, households, simulate, store
+from tests.analytics.test_rules_live import cityhub as rules_cli
 from tests.fix_analytics import AnalyticsProcess
 from tests.helpers import Conn
 from tests.waiting import wait_for
@@ -79,6 +82,30 @@ def test_the_spiking_station_raises_a_sensor_fault_and_no_pm10_stream(
     assert "PM10" in str(raised[0][3])
     for other in set(w.spike.devices_with("spike")) ^ {d.id for d in w.spike.fleet}:
         assert alerts(db, other) == []
+
+
+def test_a_rule_added_while_a_station_is_flagged_replays_history_without_its_readings(
+        db: Conn, database_url: str, tmp_path: Path, world: tuple[World, AnalyticsProcess]) -> None:
+    # A new rule is brought up to date from the last hour; the spiking station is still flagged
+    # (for 30 min after its last spike), so its spikes must not reach the rule on replay either.
+    w, _ = world
+    spiking = w.spike.devices_with("spike")[0]
+    wait_for(lambda: alerts(db, spiking), timeout=60, what="the sensor-fault alert")
+    rule_id = f"pm10-replay-{secrets.token_hex(3)}"
+    doc = {"id": rule_id, "kind": "threshold", "title": "PM10 over 150 (replay test)",
+           "alert_type": "air_quality", "metric": "pm10", "device_kind": "air_quality",
+           "window_s": 60, "levels": [{"severity": "warning", "above": 150, "for_s": 0,
+                                       "clear_below": 100, "clear_for_s": 3600}]}
+    (tmp_path / "rule.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert rules_cli(database_url, "add", str(tmp_path / "rule.yaml")).returncode == 0
+    try:
+        # The dust zone's stations read 300 µg/m³: the rule is live once they have its alert.
+        dusty = [d.id for d in w.dust.fleet]
+        wait_for(lambda: all(rule_id in {r[0] for r in alerts(db, s)} for s in dusty),
+                 timeout=60, what="the new rule's alerts in the dust zone")
+        assert rule_id not in {r[0] for r in alerts(db, spiking)}
+    finally:
+        assert rules_cli(database_url, "disable", rule_id).returncode == 0
 
 
 def test_neighbours_rising_together_is_an_episode_not_a_fault(
