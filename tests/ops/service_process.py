@@ -6,12 +6,22 @@ import json
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tests.helpers import child_env
 from tests.waiting import wait_for
+
+
+def healthy(port: int) -> bool:
+    """The console on *port* answers /healthz with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 class ServiceProcess:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -18,18 +17,10 @@ from hub.embedded import free_port
 from hub.settings import load_settings
 from ops_console.auth import Principal, issue_access_token
 from ops_console.live.fanout import CLOSE_SHUTDOWN
-from tests.ops.service_process import ServiceProcess
+from tests.ops.service_process import ServiceProcess, healthy
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _accepted(pid: int, local_port: int) -> bool:
@@ -46,7 +37,7 @@ def test_sigterm_answers_requests_in_flight_closes_live_view_and_exits_0(
                              {"CITYHUB_DATABASE_URL": database_url, "CITYHUB_SECRET_KEY": secret},
                              tmp_path / "console.log")
     try:
-        wait_for(lambda: _healthy(port) or service.process.poll() is not None, timeout=60,
+        wait_for(lambda: healthy(port) or service.process.poll() is not None, timeout=60,
                  what="the console to answer")
         assert service.process.poll() is None, service.text()[-3000:]
         settings = load_settings({}, secret_key=secret, database_url=database_url)
@@ -82,6 +73,6 @@ def test_sigterm_answers_requests_in_flight_closes_live_view_and_exits_0(
 
         assert service.wait(30) == 0, service.text()[-3000:]
         assert service.logged("closed 1 live-view connection(s)")
-        assert not _healthy(port)
+        assert not healthy(port)
     finally:
         service.kill()

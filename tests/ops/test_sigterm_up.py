@@ -7,7 +7,6 @@ directory, migrations, five children), about 20 s on two cores."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -15,7 +14,7 @@ import pytest
 
 from hub.cli.common import RUNNING_FILE
 from hub.embedded import free_port
-from tests.ops.service_process import ServiceProcess
+from tests.ops.service_process import ServiceProcess, healthy
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,14 +25,6 @@ _READY = {"ingest": "connected to the broker", "analytics": "analytics ready",
 _DRAINED = {"ingest": "drain: everything taken from the broker is committed and acknowledged",
             "analytics": "analytics stopped", "console": "Application shutdown complete",
             "simulate": "acknowledged"}
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _log(state: Path, service: str) -> str:
@@ -64,7 +55,7 @@ def test_sigterm_drains_every_service_then_the_embedded_servers_and_exits_0(tmp_
     up = ServiceProcess(["up"], {"CITYHUB_STATE_DIR": str(state), "CITYHUB_HTTP_PORT": str(port)},
                         tmp_path / "up.log")
     try:
-        wait_for(lambda: (_healthy(port) and all(line in _log(state, name)
+        wait_for(lambda: (healthy(port) and all(line in _log(state, name)
                                                  for name, line in _READY.items()))
                  or up.process.poll() is not None,
                  timeout=180, what="`cityhub up` and its services to be ready")
