@@ -22,7 +22,7 @@ The household id never enters: meters are named by device id only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -193,7 +193,9 @@ def scan(hourly: pd.DataFrame, now: datetime, consents: Mapping[str, Consent],
                         watched=consent is not None)
         if suspect is not None and fault is None:
             findings.append(suspect)
-    return findings
+    # A finding is dated by the end of its hour, but the current hour has not ended: an
+    # operator must not see an alert from the future.
+    return [f if f.ts <= now else replace(f, ts=now) for f in findings]
 
 
 def _candidates(data: pd.DataFrame, now: datetime, consents: Mapping[str, Consent], p: MeterParams,

@@ -126,7 +126,10 @@ def test_theft_a_meter_fault_and_a_welfare_check_only_with_consent(meter_run: tu
     run, now = meter_run
     watched, unwatched = run.devices_with("inactive_household")
     consent = meters.Consent(watched, datetime(2026, 1, 5, tzinfo=UTC), "resident", "care programme form")
-    findings = meters.scan(hourly_frame(run), datetime.fromtimestamp(now, UTC), {watched: consent})
+    at = datetime.fromtimestamp(now, UTC)
+    findings = meters.scan(hourly_frame(run), at, {watched: consent})
+    # Within the current hour, not at its end: no alert is dated in the future.
+    assert max(f.ts for f in findings) == at
     assert {(f.device_id, f.kind) for f in findings} - {(unwatched, "theft")} == {
         (run.devices_with("theft")[0], "theft"), (run.devices_with("meter_fault")[0], "meter_fault"),
         (watched, "welfare")}
