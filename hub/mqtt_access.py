@@ -27,6 +27,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from hub.credentials import verify_password
+from hub.device_lookups import DeviceLookups
 from hub.device_tokens import ARGON2_PREFIX, TokenKeys, check, check_unknown
 
 INGEST_ACCOUNT = "cityhub-ingest"
@@ -220,6 +221,13 @@ def _decide(username: str, found: _Found, password: str, keys: TokenKeys | None)
     return _Decision(MqttIdentity(username, role, kind) if checked.ok else None, checked.rehash)
 
 
+async def _decide_async(username: str, found: _Found, password: str,
+                        keys: TokenKeys | None) -> _Decision:
+    if _slow(found, keys):
+        return await asyncio.to_thread(_decide, username, found, password, keys)
+    return _decide(username, found, password, keys)
+
+
 async def _find(conn: psycopg.AsyncConnection[Any], username: str) -> _Found:
     async with conn.cursor(row_factory=tuple_row) as cur:
         if username in SERVICE_ROLES:
@@ -242,12 +250,27 @@ async def authenticate_async(
     if not username or not password:
         return None
     found = await _find(conn, username)
-    if _slow(found, keys):
-        decision = await asyncio.to_thread(_decide, username, found, password, keys)
-    else:
-        decision = _decide(username, found, password, keys)
+    decision = await _decide_async(username, found, password, keys)
     if decision.rehash is not None and found is not None:
         await conn.execute(_REHASH, (decision.rehash, username, found[2]))
+    return decision.identity
+
+
+async def authenticate_batched(
+    lookups: DeviceLookups, username: str, password: str, keys: TokenKeys | None = None,
+) -> MqttIdentity | None:
+    """:func:`authenticate_async`, with a device's row from *lookups*, which serves the
+    logins waiting together with one query (hub/device_lookups.py): the same answers."""
+    if not username or not password:
+        return None
+    if username in SERVICE_ROLES:
+        async with lookups.connect() as conn:
+            return await authenticate_async(conn, username, password, keys)
+    found = _device_row(await lookups.find(username))
+    decision = await _decide_async(username, found, password, keys)
+    if decision.rehash is not None and found is not None:
+        async with lookups.connect() as conn:
+            await conn.execute(_REHASH, (decision.rehash, username, found[2]))
     return decision.identity
 
 

@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
+from hub.device_lookups import DeviceLookups
 from hub.errors import AlreadyExists, Conflict, DatabaseUnavailable, HubError, InvalidInput, NotFound
 from hub.settings import Settings
 from ops_console import input_guard
@@ -31,10 +33,11 @@ from ops_console.api import mqtt as mqtt_api
 from ops_console.api import releases as releases_api
 from ops_console.api import rules as rules_api
 from ops_console.api import telemetry as telemetry_api
+from ops_console.broker_login import BrokerLogins
 from ops_console.db import make_pool, make_read_pool
 from ops_console.dispatch import dispatching
 from ops_console.live.endpoint import install as install_live
-from ops_console.metrics import MetricsMiddleware, new_registry
+from ops_console.metrics import MetricsMiddleware, RequestMetrics, new_registry
 from ops_console.security_headers import SecurityHeaders
 from ops_console.web import install as install_web
 
@@ -52,6 +55,20 @@ async def _hub_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=code)
 
 
+class ConsoleApp(FastAPI):
+    """FastAPI, with EMQX's login checks answered before the ASGI stack when they are what
+    EMQX sends (ops_console/broker_login.py); every other request goes through the stack."""
+
+    broker_logins: BrokerLogins | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        logins = self.broker_logins
+        if logins is not None and logins.handles(scope):
+            await logins(scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The console app; refuses an empty or default CITYHUB_SECRET_KEY outside demo mode."""
     settings.require_service_secret()
@@ -64,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Not waiting: the console answers /healthz while the database is away; /readyz tells.
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.device_lookups = DeviceLookups(pool.connection)
         read_pool = make_read_pool(settings)
         if read_pool is not None:
             await read_pool.open(wait=False)
@@ -76,15 +94,16 @@ def create_app(settings: Settings) -> FastAPI:
                 await read_pool.close()
             await pool.close()
 
-    app = FastAPI(title="cityhub operations console", version="1", lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app = ConsoleApp(title="cityhub operations console", version="1", lifespan=lifespan,
+                     openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.metrics_registry = new_registry()
+    metrics = RequestMetrics(app.state.metrics_registry)
     app.add_middleware(input_guard.RejectNul)
     # Outside RejectNul, so its refusals carry the headers too.
     app.add_middleware(SecurityHeaders, settings=settings)
     # Added last, so outermost: refused requests are counted too.
-    app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_exception_handler(HubError, _hub_error)
     app.add_exception_handler(psycopg.DataError, input_guard.bad_data)
     app.add_exception_handler(OverflowError, input_guard.bad_data)
@@ -98,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(audit_api.router)
     app.include_router(mqtt_api.router)
     mqtt_api.install_fast_auth(app)
+    app.broker_logins = BrokerLogins(app.state, settings, metrics)
     app.include_router(alerts_api.router)
     app.include_router(kpis_api.router)
     app.include_router(handover_api.router)

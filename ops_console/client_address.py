@@ -69,9 +69,14 @@ def client_address(conn: HTTPConnection, settings: Settings) -> str:
 
 def is_https(conn: HTTPConnection, settings: Settings) -> bool:
     """Whether the client reached us over TLS (as a trusted proxy says, or as we served it)."""
+    return is_https_via(conn, settings.trusted_proxy_networks)
+
+
+def is_https_via(conn: HTTPConnection, networks: tuple[Network, ...]) -> bool:
+    """:func:`is_https` with the trusted proxies' *networks* already parsed."""
     if conn.scope.get("scheme") in ("https", "wss"):
         return True
-    if not _trusted(_parse_address(conn.client.host if conn.client else ""), settings.trusted_proxy_networks):
+    if not networks or not _trusted(_parse_address(conn.client.host if conn.client else ""), networks):
         return False
     forwarded = conn.headers.get("forwarded")
     if forwarded:

@@ -20,13 +20,34 @@ def new_registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+class RequestMetrics:
+    """Requests answered, by method, route template and status, and their latency."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter("cityhub_console_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=registry)
         self.latency = Histogram("cityhub_console_request_seconds", "Time to answer a request",
                                  ["route"], registry=registry)
+
+    def count(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def recorder(self, method: str, route: str, status: int) -> Callable[[float], None]:
+        """:meth:`count` for one set of labels, looked up once: a hot route keeps it."""
+        requests, latency = self.requests.labels(method, route, str(status)), self.latency.labels(route)
+
+        def record(seconds: float) -> None:
+            requests.inc()
+            latency.observe(seconds)
+
+        return record
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,8 +66,7 @@ class MetricsMiddleware:
         finally:
             # The route template, not the path, keeps label values bounded.
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.labels(scope["method"], route, str(status[0])).inc()
-            self.latency.labels(route).observe(time.monotonic() - started)
+            self.metrics.count(scope["method"], route, status[0], time.monotonic() - started)
 
 
 class LiveFigures(Protocol):

@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.settings import Settings
-from ops_console.client_address import is_https
+from ops_console.client_address import is_https_via
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 _WITHOUT_POLICY = frozenset({"/docs", "/docs/oauth2-redirect"})
@@ -44,23 +44,30 @@ def content_security_policy(host: str | None) -> str:
             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+def security_headers(path: str, host: str | None, https: bool) -> dict[str, str]:
+    """The headers added to an answer on *path* for a request with this Host header."""
+    extra = dict(STATIC_HEADERS)
+    if path not in _WITHOUT_POLICY:
+        extra["content-security-policy"] = content_security_policy(host)
+    if https:
+        extra["strict-transport-security"] = HSTS
+    return extra
+
+
 class SecurityHeaders:
     """ASGI middleware adding the headers to HTTP responses (WebSockets pass through)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.networks = settings.trusted_proxy_networks  # parsed once, not per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
-        extra = dict(STATIC_HEADERS)
-        if scope["path"] not in _WITHOUT_POLICY:
-            extra["content-security-policy"] = content_security_policy(conn.headers.get("host"))
-        if is_https(conn, self.settings):
-            extra["strict-transport-security"] = HSTS
+        extra = security_headers(scope["path"], conn.headers.get("host"), is_https_via(conn, self.networks))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

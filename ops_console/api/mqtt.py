@@ -11,7 +11,10 @@ The rules are hub/mqtt_access.py's, the same as the Mosquitto files'.
 
 Device tokens are checked against their HMAC under ``CITYHUB_DEVICE_TOKEN_KEY``
 (hub/device_tokens.py): a few microseconds, so a reconnect storm costs the database
-look-up and the HTTP round, not CPU-minutes of argon2 (docs/console.md).
+look-up and the HTTP round, not CPU-minutes of argon2 (docs/console.md). The look-ups
+of logins that arrive together share one query (hub/device_lookups.py), and the requests
+EMQX sends are answered before FastAPI's stack (ops_console/broker_login.py); this
+module's routes answer the rest (a wrong secret, a body that does not parse).
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import State
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from hub import mqtt_access
+from hub.device_lookups import DeviceLookups
 from hub.device_tokens import TokenKeys
 from hub.errors import DatabaseUnavailable
+from hub.settings import Settings
 from ops_console.auth import require_broker
-from ops_console.db import AsyncConn, DbConn, get_pool, get_settings
+from ops_console.db import DbConn, get_settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/mqtt", tags=["mqtt broker"])
@@ -65,11 +72,10 @@ def _has_nul(*values: str) -> bool:
     return any("\x00" in v for v in values)
 
 
-async def token_keys(request: Request) -> TokenKeys | None:
-    """The settings' device-token keys, parsed on the first login and kept with the app."""
-    state = request.app.state
+def device_token_keys(state: State, settings: Settings) -> TokenKeys | None:
+    """The settings' device-token keys, parsed on the first login and kept in the app's *state*."""
     if not hasattr(state, "device_token_keys"):
-        keys = get_settings(request).device_token_keys()
+        keys = settings.device_token_keys()
         if keys is None:
             log.warning("CITYHUB_DEVICE_TOKEN_KEY is not set: device logins are checked with "
                         "argon2 (slow) and devices hashed under a key are refused")
@@ -78,15 +84,35 @@ async def token_keys(request: Request) -> TokenKeys | None:
     return found
 
 
-async def check_login(conn: AsyncConn, body: AuthIn, keys: TokenKeys | None) -> AuthOut:
-    if _has_nul(body.username, body.password, body.clientid):
+async def token_keys(request: Request) -> TokenKeys | None:
+    return device_token_keys(request.app.state, get_settings(request))
+
+
+def get_lookups(request: Request) -> DeviceLookups:
+    """The app's batched device look-ups (made with the pool, in the lifespan)."""
+    lookups: DeviceLookups = request.app.state.device_lookups
+    return lookups
+
+
+async def login_allowed(lookups: DeviceLookups, username: str, password: str, clientid: str,
+                        keys: TokenKeys | None) -> bool:
+    """May this username and password connect? Raises DatabaseUnavailable."""
+    if _has_nul(username, password, clientid):
         log.info("broker login refused: a field contains NUL")
-        return AuthOut(result="deny")
-    identity = await mqtt_access.authenticate_async(conn, body.username, body.password, keys)
+        return False
+    try:
+        identity = await mqtt_access.authenticate_batched(lookups, username, password, keys)
+    except psycopg.OperationalError as exc:  # a service account's or a re-hash's own connection
+        raise DatabaseUnavailable(f"The database is unavailable: {type(exc).__name__}.") from exc
     if identity is None:
-        log.info("broker login refused for %r", body.username[:128])
-        return AuthOut(result="deny")
-    return AuthOut(result="allow")
+        log.info("broker login refused for %r", username[:128])
+        return False
+    return True
+
+
+async def check_login(lookups: DeviceLookups, body: AuthIn, keys: TokenKeys | None) -> AuthOut:
+    allowed = await login_allowed(lookups, body.username, body.password, body.clientid, keys)
+    return AuthOut(result="allow" if allowed else "deny")
 
 
 _GUARD = require_broker()
@@ -94,10 +120,11 @@ _bearer = HTTPBearer(auto_error=False)  # as the guard's own dependency reads th
 
 
 async def fast_auth(request: Request) -> Response:
-    """POST /api/v1/mqtt/auth as served: :func:`mqtt_auth`'s answers without FastAPI's
+    """POST /api/v1/mqtt/auth as routed: :func:`mqtt_auth`'s answers without FastAPI's
     per-request machinery (an APIRoute, even with no dependencies, doubled the console's CPU
-    per login; docs/console.md): a reconnect storm is every device at once. Same guard,
-    same validation errors (422), same answers."""
+    per login; docs/console.md). Same guard, same validation errors (422), same answers.
+    What EMQX sends is answered before the app's stack (ops_console/broker_login.py); the
+    requests that path hands over come here."""
     await _GUARD(request, await _bearer(request))
     try:
         body = AuthIn.model_validate_json(await request.body() or b"null")
@@ -108,11 +135,7 @@ async def fast_auth(request: Request) -> Response:
         raise RequestValidationError([
             {**e, "loc": ("body", *e["loc"])} | ({"input": {}} if isinstance(e["input"], bytes) else {})
             for e in exc.errors(include_url=False)]) from None
-    try:
-        async with get_pool(request).connection() as conn:
-            answer = await check_login(conn, body, await token_keys(request))
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"The database is unavailable: {type(exc).__name__}.") from exc
+    answer = await check_login(get_lookups(request), body, await token_keys(request))
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
@@ -129,6 +152,13 @@ class _GuardedRoute(Route):
         super().__init__(path, fast_auth, methods=["POST"], include_in_schema=False)
         self.dependant = get_dependant(path=path, call=_declared_guard)
 
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            # As an APIRoute does: the metrics label answers by this template, not "unmatched".
+            child["route"] = self
+        return match, child
+
 
 def install_fast_auth(app: FastAPI) -> None:
     """Put :func:`fast_auth` first among *app*'s routes, so it answers POST /api/v1/mqtt/auth;
@@ -137,10 +167,11 @@ def install_fast_auth(app: FastAPI) -> None:
 
 
 @router.post("/auth")
-async def mqtt_auth(_: Broker, body: AuthIn, conn: DbConn,
+async def mqtt_auth(_: Broker, body: AuthIn,
+                    lookups: Annotated[DeviceLookups, Depends(get_lookups)],
                     keys: Annotated[TokenKeys | None, Depends(token_keys)]) -> AuthOut:
     """May this username and password connect? (EMQX HTTP authenticator.)"""
-    return await check_login(conn, body, keys)
+    return await check_login(lookups, body, keys)
 
 
 @router.post("/acl")
