@@ -17,10 +17,11 @@ Its Prometheus metrics (analytics/metrics.py) are served on ``CITYHUB_ANALYTICS_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -213,7 +214,7 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
         while not stop.is_set():
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + TICK_S
-                await evaluator.tick()
+                await _unless_stopped(evaluator.tick(), stop)
             if time.monotonic() >= next_expiry:
                 next_expiry = time.monotonic() + EXPIRY_S
                 await _expire_releases(url)
@@ -226,6 +227,24 @@ async def _serve(url: str, catalogue: Catalogue, margin: timedelta, stop: asynci
             if changed:
                 log.info("%d notification(s) → %d alert change(s) in %.0f ms", len(notes), changed,
                          1000 * (time.monotonic() - started))
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, int], stop: asyncio.Event) -> None:
+    """Run the clock-driven *work*; a stop abandons it (a meter scan or a forecast can take
+    seconds, and the next start does it again), so SIGTERM is not kept waiting."""
+    task = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        task.result()  # the database's errors go on to the reconnecting loop
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    log.info("stopping: the clock-driven work in progress was left for the next start")
 
 
 async def _expire_releases(url: str) -> None:

@@ -35,7 +35,7 @@ class AnalyticsProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(20)
+            self.process.wait(60)
         assert self.process is None or self.process.returncode == 0, self.log()
 
 

@@ -11,6 +11,7 @@ waits for one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -105,8 +106,12 @@ class Forecaster:
         start = hour - timedelta(hours=HISTORY_H + 3)
         rows = await db.ahourly_means(self.conn, start, hour + HOUR, self.model.metric)
         zones = await db.astations(self.conn)
-        wide = hourly_frame(rows, start=start, end=hour)
-        forecasts = forecast(self.model, wide, zones)
+        model = self.model
+
+        def predict() -> list[Forecast]:
+            return forecast(model, hourly_frame(rows, start=start, end=hour), zones)
+
+        forecasts = await asyncio.to_thread(predict)  # pandas and the model: off the event loop
         await db.store(self.conn, forecasts, self.model.metric, self.version)
         await db.prune(self.conn, hour - RETENTION)
         log.info("forecast from %s: %d station(s), model version %d", hour.isoformat(),

@@ -13,6 +13,7 @@ Without a trained model the detectors run on their untrained defaults (docs/anal
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -138,8 +139,15 @@ class Detectors:
         # Untrained, the theft baseline is read from the last days of history instead.
         hours = max(p.welfare_hours, p.theft_hours) + 3 if model else p.baseline_days * 24 + 24
         rows = await hourly(self.conn, now - timedelta(hours=hours))
-        findings = meter_logic.scan(meter_logic.frame(rows), now, await load_consents(self.conn), p,
-                                    model.baselines if model else None)
+        consents = await load_consents(self.conn)
+        baselines = model.baselines if model else None
+
+        def scan() -> list[meter_logic.MeterFinding]:
+            return meter_logic.scan(meter_logic.frame(rows), now, consents, p, baselines)
+
+        # pandas over every meter takes seconds for a city: in a thread, so the event loop
+        # stays free for what is due meanwhile (a stop, the metrics).
+        findings = await asyncio.to_thread(scan)
         if not findings:
             return 0
         known = await agency_ids(self.conn)

@@ -126,9 +126,10 @@ def test_a_published_fire_event_counts_as_an_event_and_an_alert_of_its_rule(
 
 
 def test_the_clock_driven_work_reports_its_last_run_and_models_have_no_errors(service: str) -> None:
-    # The first tick comes TICK_S (5 s) after the catch-up.
+    # The first tick comes TICK_S (5 s) after the catch-up; it loads the models and scans every
+    # meter the run's earlier tests stored, which takes a while on a loaded machine.
     wait_for(lambda: value(scrape(service), "cityhub_analytics_last_tick_timestamp_seconds") > 0,
-             what="the first tick")
+             timeout=90, what="the first tick")
     page = scrape(service)
     assert value(page, "cityhub_analytics_last_tick_timestamp_seconds") <= time.time()
     for model in ("sensor_fault", "meter_scan", "forecast"):
