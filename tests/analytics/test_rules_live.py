@@ -6,6 +6,7 @@ import json
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,16 @@ def humidity_rule(rule_id: str, warning: float = 70.0) -> dict[str, Any]:
             "levels": [{"name": "humid", "severity": "warning", "above": warning, "for_s": 120,
                         "clear_below": 60, "clear_for_s": 120},
                        {"name": "soaked", "severity": "critical", "above": 90}]}
+
+
+@pytest.fixture
+def disable_after(database_url: str) -> Iterator[list[str]]:
+    """Rules a test adds, disabled after it: the run's database is shared, and a humidity rule
+    left enabled would raise alerts on other tests' stations."""
+    ids: list[str] = []
+    yield ids
+    for rule_id in ids:
+        cityhub(database_url, "disable", rule_id)
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:
@@ -73,8 +84,10 @@ PATTERN = [50.0] * 10 + [80.0] * 14 + [40.0] * 16 + [100.0] * 12
 
 def test_the_live_service_and_the_backtest_raise_the_same_alerts(
     db: Conn, catalogue: Catalogue, database_url: str, tmp_path: Path, analytics: AnalyticsProcess,
+    disable_after: list[str],
 ) -> None:
     rule_id = f"agree-{secrets.token_hex(3)}"
+    disable_after.append(rule_id)
     added = cityhub(database_url, "add", str(write(tmp_path / "r.yaml", humidity_rule(rule_id))))
     assert added.returncode == 0, added.stderr
     station = new_device(db, catalogue, "air_quality")
@@ -105,8 +118,10 @@ def test_the_live_service_and_the_backtest_raise_the_same_alerts(
 
 def test_an_edit_applies_at_once_and_new_alerts_record_the_new_version(
     db: Conn, catalogue: Catalogue, database_url: str, tmp_path: Path, analytics: AnalyticsProcess,
+    disable_after: list[str],
 ) -> None:
     rule_id = f"now-{secrets.token_hex(3)}"
+    disable_after.append(rule_id)
     doc = humidity_rule(rule_id) | {"window_s": 0}
     doc["levels"] = [{"severity": "warning", "above": 70}]
     assert cityhub(database_url, "add", str(write(tmp_path / "v1.yaml", doc))).returncode == 0
