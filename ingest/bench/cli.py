@@ -4,10 +4,7 @@ naive consumer, on this machine."""
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hub.bench.database import DEFAULT_SERVER
+from hub.bench.processes import terminate_as_interrupt
 from hub.cli.common import console
 from ingest.bench import report, scaling
 from ingest.bench.config import BenchConfig, parse_workers
@@ -25,19 +23,6 @@ class MqttProtocol(StrEnum):
     v5 = "5"
     v311 = "3.1.1"
 
-
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so brokers, processes and the database are removed."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def bench_ingest(
@@ -75,7 +60,7 @@ def bench_ingest(
     config.check()
     command = shlex.join(["cityhub", *sys.argv[1:]])
     console.print(f"{config.title}: {config.messages:,} messages from {devices:,} devices")
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         result = run_bench(config, database_url, admin_url)
     console.print(report.table(result))
     if len(result.by_workers) > 1:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import shlex
-import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +15,7 @@ import typer
 
 from hub.bench.database import DEFAULT_SERVER
 from hub.bench.machine import describe
+from hub.bench.processes import terminate_as_interrupt
 from hub.catalogue import load_catalogue
 from hub.cli.common import console
 from hub.embedded import mosquitto_binary
@@ -31,19 +30,6 @@ from ingest.chaos.scenarios import PRIVATE_SERVER, SCENARIOS
 
 log = logging.getLogger(__name__)
 
-
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so brokers, servers and processes are removed."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def bench_chaos(
@@ -74,7 +60,7 @@ def bench_chaos(
     outcomes: list[Outcome] = []
     skipped: list[tuple[str, str]] = []
     catalogue = load_catalogue()
-    with _terminate_as_interrupt(), ExitStack() as stack:
+    with terminate_as_interrupt(), ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityhub-chaos-")))
         work.chmod(0o755)
         key_file = work / "pseudonym-keys.json"

@@ -26,6 +26,7 @@ from hub.cli.main import _plugins, app
 from hub.errors import ConfigError
 from hub.scratch import scratch_database
 from hub.settings import load_settings
+from tests.audit_attack import rewrite_publicly
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -57,25 +58,6 @@ def cli(url: str, *args: str, file: Path, secret: str = SECRET) -> tuple[int, st
     return result.exit_code, output
 
 
-def rewrite_as_owner(conn: Conn, row_id: int, *, start: int = 1) -> None:
-    """The attack: edit a row, then recompute every hash from row *start* on and the head
-    with the public rule, stripping those rows' key markers (from row 1: the chain looks
-    as if it was never keyed)."""
-    conn.execute("UPDATE hub.audit_log SET details = '{\"note\": \"nothing to see\"}' WHERE id = %s",
-                 (row_id,))
-    with conn.transaction():
-        entries = list(audit.iter_entries(conn))
-    prev = audit.GENESIS
-    for e in entries:
-        if e.id < start:
-            prev = e.hash
-            continue
-        digest = audit.row_hash(prev, e.id, e.ts, e.actor, e.action, e.target, e.details)
-        conn.execute("UPDATE hub.audit_log SET prev_hash = %s, hash = %s, key_version = NULL "
-                     "WHERE id = %s", (prev, digest, e.id))
-        prev = digest
-    conn.execute("UPDATE hub.audit_head SET hash = %s", (prev,))
-
 
 def test_a_recomputed_rewrite_passes_the_chain_but_fails_the_checkpoint(
         fresh: tuple[str, Conn], tmp_path: Path) -> None:
@@ -89,7 +71,7 @@ def test_a_recomputed_rewrite_passes_the_chain_but_fails_the_checkpoint(
     assert set(line) == {"db", "seq", "hash", "at", "mac"}
     assert line["seq"] == 5
 
-    rewrite_as_owner(conn, 3)
+    rewrite_publicly(conn, 3, strip=True)
 
     code, output = cli(url, "verify", file=tmp_path / "none.jsonl")
     assert code == 0  # what the chain alone can see: nothing
@@ -114,7 +96,7 @@ def test_a_rewrite_of_the_newest_rows_is_a_downgrade_and_its_checkpoint_fails(
     assert code == 0
     assert "2 signed checkpoints match (the newest at row 8)" in output
 
-    rewrite_as_owner(conn, 7, start=6)
+    rewrite_publicly(conn, 7, start=6, strip=True)
     code, output = cli(url, "verify", "--json", file=file)
     assert code == 1
     report = json.loads(output)
@@ -129,7 +111,7 @@ def test_a_forged_checkpoint_line_fails(fresh: tuple[str, Conn], tmp_path: Path)
     url, conn = fresh
     file = tmp_path / "checkpoints.jsonl"
     assert cli(url, "checkpoint", file=file)[0] == 0
-    rewrite_as_owner(conn, 2)
+    rewrite_publicly(conn, 2, strip=True)
     # The attacker also replaces the file with a checkpoint of the new head under a key of their own.
     head = conn.execute("SELECT seq, hash FROM hub.audit_head").fetchone()
     assert head is not None
@@ -207,7 +189,7 @@ def test_one_file_serves_two_databases_and_a_relabelled_line_cannot_hide(
     mine, theirs = file.read_text(encoding="utf-8").splitlines()
     relabelled = {**json.loads(mine), "db": json.loads(theirs)["db"]}
     file.write_text(json.dumps(relabelled) + "\n" + theirs + "\n", encoding="utf-8")
-    rewrite_as_owner(conn, 2)
+    rewrite_publicly(conn, 2, strip=True)
     code, output = cli(url, "verify", file=file)
     assert code == 1
     assert "bad signature" in output

@@ -26,6 +26,7 @@ from hub.audit_keys import AuditKeys
 from hub.catalogue import Catalogue
 from hub.cli.main import _plugins, app
 from hub.scratch import scratch_database
+from tests.audit_attack import rewrite_publicly
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -75,25 +76,6 @@ def world(scratch: tuple[str, Conn], tmp_path: Path) -> World:
     made.append(0, 5)
     return made
 
-
-def rewrite_publicly(conn: Conn, row_id: int, *, start: int = 1, strip: bool = False) -> None:
-    """Edit *row_id*, then recompute the hash of every row from *start* on and the head with
-    the public rule; with *strip*, also remove those rows' key markers."""
-    conn.execute("UPDATE hub.audit_log SET details = '{\"note\": \"nothing to see\"}' WHERE id = %s",
-                 (row_id,))
-    with conn.transaction():
-        entries = list(audit.iter_entries(conn))
-    prev = audit.GENESIS
-    for e in entries:
-        if e.id < start:
-            prev = e.hash
-            continue
-        digest = audit.row_hash(prev, e.id, e.ts, e.actor, e.action, e.target, e.details)
-        conn.execute("UPDATE hub.audit_log SET prev_hash = %s, hash = %s, "
-                     "key_version = CASE WHEN %s THEN NULL ELSE key_version END WHERE id = %s",
-                     (prev, digest, strip, e.id))
-        prev = digest
-    conn.execute("UPDATE hub.audit_head SET hash = %s", (prev,))
 
 
 def test_a_rewrite_recomputed_with_the_public_rule_is_reported_broken(world: World) -> None:
