@@ -41,7 +41,7 @@ class IngestMetrics:
         )
         self.db_up = Gauge("cityhub_ingest_db_up", "1 while the database answers", registry=r)
         self.ready = Gauge(
-            "cityhub_ingest_ready", "1 once subscribed and consuming", registry=r
+            "cityhub_ingest_ready", "1 while subscribed to the broker and consuming", registry=r
         )
         self.backlog = Gauge(
             "cityhub_ingest_backlog", "Messages received but not yet committed", registry=r

@@ -33,6 +33,7 @@ from ingest.topics import subscriptions
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+RECONNECT_MAX_DELAY_S = 1
 
 
 class MqttConsumer:
@@ -63,7 +64,11 @@ class MqttConsumer:
         )
         if target.username is not None:
             client.username_pw_set(target.username, target.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Every second, without backing off: Mosquitto 2.0 restores a persistent session but
+        # not its shared subscriptions, so what devices publish after a broker restart and
+        # before ingest subscribes again is dropped (docs/chaos.md). Devices back off from
+        # 1 s, so ingest is usually first; an attempt a second costs the broker nothing.
+        client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_DELAY_S)
         # Error replies to devices are QoS 1; let many be in flight during a storm.
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(100_000)
@@ -104,6 +109,7 @@ class MqttConsumer:
         _props: Properties | None,
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         self.disconnects += 1
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 

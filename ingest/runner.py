@@ -100,7 +100,9 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
             return
         _tune_gc()
         consumer.start()
-        metrics.ready.set(1)
+        # Not ready while the broker is away, nor after a reconnect until the subscription
+        # is back (a restarted Mosquitto routes nothing to ingest before).
+        metrics.ready.set_function(lambda: 1.0 if consumer.subscribed.is_set() else 0.0)
         loop.run()
     finally:
         consumer.stop()

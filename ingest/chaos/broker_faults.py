@@ -29,7 +29,11 @@ def deployed_setting(name: str, default: int, conf: Path = DEPLOYED_CONF) -> int
 
 def broker_killed(lab: Lab, scale: Scale) -> Outcome:
     """The broker (persistence on) killed with SIGKILL mid-stream while ingest keeps up,
-    and started again on the same store. Ingest's subscription was saved before."""
+    and started again on the same store. Ingest's subscription was saved before.
+
+    Mosquitto 2.0 restores ingest's session but not its shared subscription: what reaches
+    it after the restart and before ingest's new SUBACK is acknowledged and routed nowhere
+    (tests/chaos/test_mosquitto_restore.py). After that, nothing may be lost."""
     limits = BrokerLimits(persistence=True, autosave_interval=3600)
     with lab.run("broker-killed") as run:
         run.devices(scale.devices)
@@ -42,26 +46,33 @@ def broker_killed(lab: Lab, scale: Scale) -> Outcome:
         publisher.start(3 * lead + scale.readings(1.0), scale.rate)
         wait_until(lambda: len(run.stored()) >= lead // 2, 60, "readings before the kill")
         fault_began = run.stored()
-        acked_at_save = 0  # nothing was published before the save
         broker.kill()
         killed_at = time.monotonic()
-        acked_at_kill = len(publisher.acknowledged())
+        acked_at_kill = len(publisher.acknowledged())  # nothing was published before the save
+        published_at_kill = len(publisher.published())
+        wait_until(lambda: worker.metric("cityhub_ingest_ready") == 0.0, 10,
+                   "ingest to notice the broker is gone")
         time.sleep(max(0.0, killed_at + 1.0 - time.monotonic()))  # the broker stays down 1 s
         before_repair = set(publisher.published())
         broker.start()
+        worker.wait_ready()  # subscribed again
+        until_resubscribed = set(publisher.published())
         publisher.join(120)
         run.settle(publisher, [worker])
         counts = run.counts(publisher, fault_began=fault_began, before_repair=before_repair)
-        after = set(publisher.published()) - before_repair
+        after = set(publisher.published()) - until_resubscribed
         lost_after = len((publisher.acknowledged() & after) - run.stored())
         return Outcome(
             "broker SIGKILL, ingest keeping up", "kill -9, restarted after 1 s", counts,
-            acked_at_kill - acked_at_save,
-            "bound: readings acknowledged since the broker's last save; only those not yet "
-            "delivered to ingest are lost", run.seconds,
-            {"acked_since_save": float(acked_at_kill - acked_at_save),
-             "published_after_restart": float(len(after)),
-             "lost_after_restart": float(lost_after)})
+            len(until_resubscribed),
+            "bound: readings acknowledged since the broker's last save that it had not yet "
+            "delivered to ingest, and readings it took after the restart before ingest "
+            "subscribed again (Mosquitto 2.0 does not restore shared subscriptions)",
+            run.seconds,
+            {"acked_since_save": float(acked_at_kill),
+             "published_until_resubscribed": float(len(until_resubscribed) - published_at_kill),
+             "published_after_resubscribe": float(len(after)),
+             "lost_after_resubscribe": float(lost_after)})
 
 
 def broker_killed_with_backlog(lab: Lab, scale: Scale) -> Outcome:
