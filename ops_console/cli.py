@@ -122,6 +122,7 @@ def console_command(
     """Run the operations console (REST API, live view, web page)."""
     import uvicorn
 
+    from ops_console.access_log import quiet_broker_checks
     from ops_console.app import create_app
     from ops_console.shutdown import GRACEFUL_TIMEOUT_S, DrainingServer
 
@@ -132,6 +133,7 @@ def console_command(
     config = uvicorn.Config(app, host=host or current.http_host, port=port or current.http_port,
                             log_level=current.log_level.lower(), log_config=None, proxy_headers=False,
                             timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S)
+    quiet_broker_checks()
     server = DrainingServer(config, app)
     server.run()
     if not server.started:
