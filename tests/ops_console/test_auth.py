@@ -13,26 +13,21 @@ import pytest
 
 from hub.errors import ConfigError
 from hub.settings import Settings, load_settings
-from hub.users import add_user, set_disabled
+from hub.users import set_disabled
 from ops_console.app import create_app
 from ops_console.auth import Principal, issue_access_token
 from ops_console.testing import ConsoleServer
+from tests import console_users
+from tests.console_users import new_user
 from tests.helpers import Conn
 from tests.ops_console.conftest import bearer
 
 pytestmark = pytest.mark.integration
 
 
-def new_user(db: Conn, role: str = "operator") -> tuple[str, str]:
-    username, password = f"u-{secrets.token_hex(4)}", secrets.token_urlsafe(14)
-    add_user(db, username, role, password, actor="tests")
-    return username, password
-
-
 def login(server: ConsoleServer, username: str, password: str,
           ip: str = "127.0.0.1") -> tuple[int, dict[str, str], dict[str, str]]:
-    with server.client(local_address=ip) as client:
-        response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    response = console_users.login(server, username, password, ip)
     return response.status_code, response.json(), dict(response.headers)
 
 

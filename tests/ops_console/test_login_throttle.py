@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from hub.settings import Settings, load_settings
-from hub.users import add_user
 from ops_console.app import create_app
 from ops_console.testing import ConsoleServer, serve
+from tests.console_users import login, new_user
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -30,19 +30,6 @@ def proxied(database_url: str) -> Iterator[ConsoleServer]:
                              login_address_max_failures=ADDRESS_LIMIT, login_delay_seconds=3600)
     with serve(create_app(settings)) as server:
         yield server
-
-
-def new_user(db: Conn) -> tuple[str, str]:
-    username, password = f"t-{secrets.token_hex(4)}", secrets.token_urlsafe(14)
-    add_user(db, username, "operator", password, actor="tests")
-    return username, password
-
-
-def login(server: ConsoleServer, username: str, password: str, ip: str,
-          headers: dict[str, str] | None = None) -> httpx.Response:
-    with server.client(local_address=ip) as client:
-        return client.post("/api/v1/auth/login", json={"username": username, "password": password},
-                           headers=headers)
 
 
 def recorded_addresses(db: Conn, username: str) -> list[str]:

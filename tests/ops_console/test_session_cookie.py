@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from hub.settings import load_settings
-from hub.users import add_user
 from ops_console.app import create_app
 from ops_console.testing import ConsoleServer, serve
+from tests import console_users
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -30,9 +30,7 @@ def behind_tls_proxy(database_url: str) -> Iterator[ConsoleServer]:
 
 
 def new_user(db: Conn) -> tuple[str, str]:
-    username, password = f"c-{secrets.token_hex(4)}", secrets.token_urlsafe(14)
-    add_user(db, username, "operator", password, actor="tests")
-    return username, password
+    return console_users.new_user(db, prefix="c")
 
 
 def set_cookie(response: httpx.Response) -> SimpleCookie:

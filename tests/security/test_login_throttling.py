@@ -6,13 +6,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from hub.settings import load_settings
-from hub.users import add_user
 from ops_console.app import create_app
 from ops_console.testing import ConsoleServer, serve
+from tests import console_users
+from tests.console_users import login
 from tests.helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -29,16 +29,7 @@ def strict(database_url: str) -> Iterator[ConsoleServer]:
 
 
 def new_user(db: Conn) -> tuple[str, str]:
-    username, password = f"sec-{secrets.token_hex(4)}", secrets.token_urlsafe(14)
-    add_user(db, username, "admin", password, actor="tests")
-    return username, password
-
-
-def login(server: ConsoleServer, username: str, password: str, ip: str,
-          headers: dict[str, str] | None = None) -> httpx.Response:
-    with server.client(local_address=ip) as client:
-        return client.post("/api/v1/auth/login", json={"username": username, "password": password},
-                           headers=headers)
+    return console_users.new_user(db, "admin", "sec")
 
 
 def test_guessing_one_users_password_is_throttled(strict: ConsoleServer, db: Conn) -> None:
