@@ -97,8 +97,9 @@ def _cpu(pids: list[int]) -> float:
 
 def _auth(work: Path, url: str, key: str, connections: int, duration: float) -> AuthRun:
     port, secret = free_port(), secrets.token_urlsafe(24)
+    # At INFO, as deployed: whatever the console logs per check is part of its cost.
     env = _env(url, key, http_port=str(port), secret_key=secrets.token_urlsafe(32),
-               broker_auth_secret=secret, console_pool_size=str(connections))
+               broker_auth_secret=secret, console_pool_size=str(connections), log_level="INFO")
     with Child("console", [sys.executable, "-m", "hub", "console"], work / "console.log", env=env) as console:
         if not wait_for_port(port, 30.0):
             console.require_alive()
