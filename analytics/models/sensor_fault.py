@@ -2,8 +2,10 @@
 
 Each pollutant reading of an air-quality station is compared with its neighbours'
 (analytics/models/neighbours.py) latest trusted readings of the same metric: the station's
-calibration line predicts its value from the neighbours' median ``m``, and the log ratio of
-the reading to that prediction, in units of the station's usual spread, is its ``z``::
+calibration line predicts its value from a neighbour's value ``m``, and the log ratio of
+the reading to that prediction, in units of the station's usual spread, is its ``z`` against
+that neighbour; the reading's ``z`` is the one closest to 0 (:func:`consensus_z`: it is as
+far off as the neighbour most like it says)::
 
     z = (log(v + f) - log(a + b · m + f)) / scale
 
@@ -129,6 +131,17 @@ def z_score(value: float, neighbour_median: float, metric: str, cal: Calibration
     return (math.log(max(value, 0.0) + floor + 1e-9) - math.log(expected + floor + 1e-9)) / cal.scale
 
 
+def consensus_z(value: float, neighbours: list[float], metric: str, cal: Calibration) -> float:
+    """The reading's ``z`` against the neighbour most like it.
+
+    A station is as far off as its closest neighbour says: a faulty station is far from every
+    healthy neighbour, while a healthy one has at least one healthy neighbour close by. Against
+    the neighbours' median instead, a zone of three stations judges each healthy one against
+    the mean of a healthy and a faulty value, and a large enough fault made the healthy ones
+    look faulty (and, once flagged, they left the faulty one without neighbours)."""
+    return min((z_score(value, v, metric, cal) for v in neighbours), key=abs)
+
+
 class FaultDetector:
     def __init__(self, sites: Mapping[str, Site], model: SensorFaultModel | None = None,
                  params: FaultParams | None = None) -> None:
@@ -181,7 +194,8 @@ class FaultDetector:
                 kept.append(row)
         return Screened(kept, findings, withheld)
 
-    def _neighbour_median(self, row: ReadingRow) -> float | None:
+    def _neighbour_values(self, row: ReadingRow) -> list[float] | None:
+        """The neighbours' latest trusted values of the metric (None: too few to judge)."""
         fresh = timedelta(seconds=self.params.fresh_s)
         values = []
         for other in self.neighbours.get(row.device_id, ()):
@@ -193,7 +207,7 @@ class FaultDetector:
                 values.append(value)
         if len(values) < self.params.min_neighbours:
             return None
-        return statistics.median(values)
+        return values
 
     def _neighbour_changed_since(self, row: ReadingRow, since: datetime) -> bool:
         for other in self.neighbours.get(row.device_id, ()):
@@ -212,11 +226,12 @@ class FaultDetector:
         else:
             s.run, s.run_start, s.changed_at = 1, row.ts, row.ts
         s.last_ts, s.last_value = row.ts, row.value
-        median = self._neighbour_median(row)
-        if median is None:
+        values = self._neighbour_values(row)
+        if values is None:
             s.trusted = (row.ts, row.value)
             return False, None
-        z = z_score(row.value, median, row.metric, self.calibration(row.device_id, row.metric))
+        median = statistics.median(values)
+        z = consensus_z(row.value, values, row.metric, self.calibration(row.device_id, row.metric))
         s.zs.append((row.ts, z))
         horizon = row.ts - timedelta(seconds=p.drift_window_s)
         while s.zs and s.zs[0][0] < horizon:

@@ -46,9 +46,13 @@ def test_neighbours_are_the_zone_else_the_nearest() -> None:
     assert near["far"] == ()  # never judged
 
 
-def test_spikes_stuck_values_and_drift_are_told_apart_and_dust_is_not_a_fault(catalogue: Catalogue) -> None:
-    now = time.time()
-    run = simulate(fleet("air_quality", ZONES, 3), catalogue, [
+# At fixed times: the day's hours matter (ozone is low at night).
+@pytest.mark.parametrize("now", [
+    datetime(2026, 11, 2, hour, 10, tzinfo=UTC).timestamp() for hour in (3, 9, 15, 16, 21)])
+def test_spikes_stuck_values_and_drift_are_told_apart_and_dust_is_not_a_fault(
+    catalogue: Catalogue, now: float,
+) -> None:
+    run = simulate(fleet("air_quality", ZONES, 4), catalogue, [
         Injection("spike", "air_quality", 10 * H, 2 * H,
                   params={"metric": "pm10", "probability": 0.2, "factor": 8}),
         Injection("stuck_value", "air_quality", 10 * H, 2 * H, params={"metric": "pm25"}),
@@ -61,6 +65,24 @@ def test_spikes_stuck_values_and_drift_are_told_apart_and_dust_is_not_a_fault(ca
     assert by_device == {(run.devices_with("spike")[0], "spike", "pm10"),
                          (run.devices_with("stuck_value")[0], "stuck_value", "pm25"),
                          (run.devices_with("drift")[0], "drift", "o3")}
+
+
+@pytest.mark.parametrize("now", [
+    datetime(2026, 12, 3, hour, 10, tzinfo=UTC).timestamp() for hour in (15, 16)])
+def test_in_districts_of_three_the_drifting_station_is_found_not_its_neighbours(
+    catalogue: Catalogue, now: float,
+) -> None:
+    # Judged against the neighbours' median (with two neighbours, the mean of a healthy and
+    # the drifting station's value), at these hours the two healthy stations looked faulty
+    # instead, and the drifting one, left without trusted neighbours, was never judged.
+    run = simulate(fleet("air_quality", ZONES, 3), catalogue, [
+        Injection("spike", "air_quality", 10 * H, 2 * H,
+                  params={"metric": "pm10", "probability": 0.2, "factor": 8}),
+        Injection("stuck_value", "air_quality", 10 * H, 2 * H, params={"metric": "pm25"}),
+        Injection("drift", "air_quality", 6 * H, 12 * H, params={"metric": "o3", "per_hour": 0.004}),
+    ], now - 20 * H, now, 60)
+    found = faults_found(run, FaultDetector(sites(run)))
+    assert {(d, f) for d, f, m in found if m == "o3"} == {(run.devices_with("drift")[0], "drift")}
 
 
 def test_a_demo_spike_is_withheld_from_the_rules_from_its_second_reading(catalogue: Catalogue) -> None:
