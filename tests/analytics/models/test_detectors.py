@@ -133,9 +133,11 @@ def hourly_frame(run: SimRun) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def meter_run(catalogue: Catalogue) -> tuple[SimRun, float]:
-    # 40 minutes into an hour, so that the current hour holds readings (every 15 min) whatever
-    # the clock: the check below of findings dated within that hour depends on it.
-    now = time.time() // 3600 * 3600 - 20 * 60
+    # A fixed time: 40 minutes into an hour, so that the current hour holds readings (every
+    # 15 min) and the check below of findings dated within it applies; and a weekday (in KST)
+    # after two weekdays, so that the three days hold a baseline of the same day type for the
+    # theft window (on a Monday or a Saturday they would not, and no theft can be judged).
+    now = datetime(2026, 11, 26, 16, 40, tzinfo=UTC).timestamp()
     days = 3 * 24 * H
     run = simulate(
         households(("jung-gu", 37.56, 126.99), {"single_elderly": 8, "vacant": 8}), catalogue, [

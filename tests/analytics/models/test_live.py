@@ -46,7 +46,9 @@ def world(database_url: str, catalogue: Catalogue, tmp_path_factory: pytest.Temp
     dust = simulate(fleet("air_quality", [("zone-dust", 37.57, 126.97)], 3), catalogue, [
         Injection("asian_dust", "air_quality", 0.5 * H, H, devices=0,
                   params={"peak": 300.0, "ramp_s": 480.0, "speed_kmh": 2000.0})], now - H, now, 30)
-    days = 3 * 24 * H
+    # Eight days: the theft window's baseline is the same hour of the same day type (KST
+    # weekday or weekend) on earlier days, which three days lack on a Monday or a Saturday.
+    days = 8 * 24 * H
     meters = simulate(
         households(("jung-gu", 37.56, 126.99), {"single_elderly": 8, "vacant": 8}), catalogue, [
         Injection("theft", "smart_meter", days - 4 * H, 5 * H, params={"factor": 0.25}),
