@@ -3,7 +3,8 @@ together.
 
 A terminal's Ctrl-C reaches `up` only (the children are outside the terminal's process
 group), so `up` decides the order: every service first, all at once and within one
-bound, then the broker and the database they were using.
+bound, then the broker and the database they were using. A second Ctrl-C (or SIGTERM)
+while they drain kills the services left at once.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+HURRY_POLL_S = 0.1  # how soon a second Ctrl-C takes effect
 
 
 @dataclass(frozen=True)
@@ -59,20 +63,29 @@ class Stopped:
         return not self.killed and not self.failed
 
 
-def stop_children(children: Sequence[Child], timeout: float) -> Stopped:
+def stop_children(children: Sequence[Child], timeout: float,
+                  hurry: threading.Event | None = None) -> Stopped:
     """SIGTERM to every child still running, all at once; wait for them all within
-    *timeout* seconds in total, then SIGKILL the process group of each one left."""
+    *timeout* seconds in total, then SIGKILL the process group of each one left. Once
+    *hurry* is set (a second Ctrl-C), the waiting ends and those left are killed at once."""
     for child in children:
         if child.running:
             child.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout
+    step = HURRY_POLL_S if hurry is not None else timeout
     for child in children:
         # One deadline for all: the children drain side by side, so waiting for each in
         # turn costs no more than waiting for the slowest.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.process.wait(max(0.0, deadline - time.monotonic()))
+        while child.running and not (hurry is not None and hurry.is_set()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(min(remaining, step))
     left = [child for child in children if child.running]
-    if left:
+    if left and hurry is not None and hurry.is_set():
+        log.warning("stopping at once: killing %s", ", ".join(c.name for c in left))
+    elif left:
         log.warning("%s did not stop within %.0f s of SIGTERM; killing %s",
                     ", ".join(c.name for c in left), timeout, "it" if len(left) == 1 else "them")
     for child in left:

@@ -211,9 +211,12 @@ def _stop(children: list[Child], state: Path, broker: EmbeddedBroker | None,
           postgres: EmbeddedPostgres | None, checkpoint: threading.Thread | None) -> Stopped:
     """The services first (the simulators' last "offline" statuses still reach the broker,
     ingest commits what it holds), then the broker, then the database under them."""
-    console.print("stopping …")
+    console.print("stopping … (Ctrl-C again to kill the services at once)")
     started = time.monotonic()
-    stopped = stop_children(children, STOP_TIMEOUT_S)  # logs what it had to kill
+    hurry = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: hurry.set())
+    stopped = stop_children(children, STOP_TIMEOUT_S, hurry)  # logs what it had to kill
     (state / RUNNING_FILE).unlink(missing_ok=True)
     if broker is not None:
         broker.stop()

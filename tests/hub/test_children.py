@@ -8,13 +8,14 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from hub.cli.children import Child, stop_children
+from hub.cli.children import Child, Stopped, stop_children
 from tests.waiting import wait_for
 
 # argv: mode, ready file, grandchild pid file. It writes the ready file once its
@@ -106,3 +107,29 @@ def test_one_left_running_is_killed_with_its_group_and_named(
     assert "analytics exited with code 3" in caplog.messages
     assert not stopped.clean
     assert not any(child.running for child in others)
+
+
+def test_a_second_signal_kills_those_left_at_once(
+    spawn: Spawner, caplog: pytest.LogCaptureFixture,
+) -> None:
+    stubborn = spawn("simulate", "stubborn")
+    grandchild = int(spawn.grandchild_file("simulate").read_text())
+    drains = spawn("ingest", "drains")
+    hurry = threading.Event()
+    result: list[Stopped] = []
+    # An hour's bound: only the second signal can end this stop within the join below.
+    stopping = threading.Thread(target=lambda: result.append(stop_children([stubborn, drains], 3600, hurry)),
+                                daemon=True)
+    with caplog.at_level(logging.WARNING, logger="hub.cli.children"):
+        stopping.start()
+        wait_for(lambda: not drains.running, what="the draining child to exit on SIGTERM")
+        assert stubborn.running  # it ignores SIGTERM: the stop is waiting for it
+        hurry.set()
+        stopping.join(30)
+    assert not stopping.is_alive()
+    [stopped] = result
+    assert stopped.killed == ("simulate",)
+    assert stubborn.process.returncode == -signal.SIGKILL
+    assert drains.process.returncode == 0
+    wait_for(lambda: _gone(grandchild), what="the stubborn child's own child to be killed too")
+    assert "stopping at once: killing simulate" in caplog.messages
