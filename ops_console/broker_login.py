@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import DatabaseUnavailable
 from hub.settings import Settings
-from ops_console.api.mqtt import device_token_keys, login_allowed, router
+from ops_console.api.mqtt import AuthOut, device_token_keys, login_allowed, router
 from ops_console.client_address import is_https_via
 from ops_console.metrics import RequestMetrics
 from ops_console.security_headers import security_headers
@@ -41,8 +41,9 @@ MAX_BODY = 4096  # EMQX's body is three short strings; a larger one goes the lon
 _HOSTS_KEPT = 64  # Host values whose headers are kept worked out
 
 _Headers = list[tuple[bytes, bytes]]
-_ANSWERS = {allowed: json.dumps({"result": "allow" if allowed else "deny", "is_superuser": False},
-                                separators=(",", ":")).encode() for allowed in (True, False)}
+# The route's own answers (AuthOut), serialised once.
+_ANSWERS = {allowed: AuthOut(result="allow" if allowed else "deny").model_dump_json().encode()
+            for allowed in (True, False)}
 
 
 class _Login(msgspec.Struct):

@@ -230,7 +230,6 @@ class FaultDetector:
         if values is None:
             s.trusted = (row.ts, row.value)
             return False, None
-        median = statistics.median(values)
         z = consensus_z(row.value, values, row.metric, self.calibration(row.device_id, row.metric))
         s.zs.append((row.ts, z))
         horizon = row.ts - timedelta(seconds=p.drift_window_s)
@@ -265,4 +264,5 @@ class FaultDetector:
         self._raised[key] = row.ts
         site = self.sites.get(row.device_id)
         return True, Finding(row.ts, row.device_id, site.zone if site else row.zone, row.metric, fault,
-                             row.value, median, round(z, 2), self.neighbours.get(row.device_id, ()))
+                             row.value, statistics.median(values), round(z, 2),
+                             self.neighbours.get(row.device_id, ()))

@@ -71,19 +71,19 @@ def stop_children(children: Sequence[Child], timeout: float,
     for child in children:
         if child.running:
             child.process.send_signal(signal.SIGTERM)
+    hurry = hurry or threading.Event()
     deadline = time.monotonic() + timeout
-    step = HURRY_POLL_S if hurry is not None else timeout
     for child in children:
         # One deadline for all: the children drain side by side, so waiting for each in
         # turn costs no more than waiting for the slowest.
-        while child.running and not (hurry is not None and hurry.is_set()):
+        while child.running and not hurry.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.process.wait(min(remaining, step))
+                child.process.wait(min(remaining, HURRY_POLL_S))
     left = [child for child in children if child.running]
-    if left and hurry is not None and hurry.is_set():
+    if left and hurry.is_set():
         log.warning("stopping at once: killing %s", ", ".join(c.name for c in left))
     elif left:
         log.warning("%s did not stop within %.0f s of SIGTERM; killing %s",

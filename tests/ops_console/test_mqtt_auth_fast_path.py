@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,28 +20,11 @@ from ops_console.security_headers import STATIC_HEADERS
 from ops_console.testing import ConsoleServer, serve
 from tests import token_keys
 from tests.helpers import Conn
-from tests.ops_console.conftest import BROKER_SECRET, bearer
+from tests.ops_console.conftest import BROKER_SECRET, bearer, broker_login
 
 pytestmark = pytest.mark.integration
 
 AUTH = "/api/v1/mqtt/auth"
-
-
-@pytest.fixture(scope="module")
-def keyed_console(console_settings: Settings) -> Iterator[ConsoleServer]:
-    settings = load_settings({}, **{**console_settings.model_dump(), "device_token_key": token_keys.KEY})
-    with serve(create_app(settings)) as server:
-        yield server
-
-
-def login(server: ConsoleServer, username: str, password: str) -> str:
-    with server.client() as http:
-        response = http.post(AUTH, headers=bearer(BROKER_SECRET),
-                             json={"username": username, "password": password, "clientid": username})
-    assert response.status_code == 200, response.text
-    assert response.json()["is_superuser"] is False
-    result: str = response.json()["result"]
-    return result
 
 
 def counted(server: ConsoleServer, status: int) -> float:
@@ -86,19 +68,19 @@ def test_a_revoked_device_is_refused_at_its_very_next_login(
     keyed_console: ConsoleServer, db: Conn, catalogue: Catalogue,
 ) -> None:
     device_id, token = keyed_device(db, catalogue, "fast-rev")
-    assert login(keyed_console, device_id, token) == "allow"
+    assert broker_login(keyed_console, device_id, token) == "allow"
     revoke_device(db, device_id)
-    assert login(keyed_console, device_id, token) == "deny"
+    assert broker_login(keyed_console, device_id, token) == "deny"
 
 
 def test_a_rotated_token_is_refused_at_once_and_the_new_one_admitted(
     keyed_console: ConsoleServer, db: Conn, catalogue: Catalogue,
 ) -> None:
     device_id, old = keyed_device(db, catalogue, "fast-rot")
-    assert login(keyed_console, device_id, old) == "allow"
+    assert broker_login(keyed_console, device_id, old) == "allow"
     new = rotate_token(db, device_id, token_keys.KEYS).token
-    assert login(keyed_console, device_id, old) == "deny"
-    assert login(keyed_console, device_id, new) == "allow"
+    assert broker_login(keyed_console, device_id, old) == "deny"
+    assert broker_login(keyed_console, device_id, new) == "allow"
 
 
 def test_the_broker_s_answer_is_counted_and_carries_the_security_headers(

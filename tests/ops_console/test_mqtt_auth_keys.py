@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from hub.catalogue import Catalogue
 from hub.registry import add_device
-from hub.settings import Settings, load_settings
-from ops_console.app import create_app
-from ops_console.testing import ConsoleServer, serve
+from ops_console.testing import ConsoleServer
 from tests import token_keys
 from tests.helpers import Conn
-from tests.ops_console.conftest import BROKER_SECRET, bearer
+from tests.ops_console.conftest import BROKER_SECRET, bearer, broker_login
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def keyed_console(console_settings: Settings) -> Iterator[ConsoleServer]:
-    settings = load_settings({}, **{**console_settings.model_dump(), "device_token_key": token_keys.KEY})
-    with serve(create_app(settings)) as server:
-        yield server
-
-
-def auth(server: ConsoleServer, username: str, password: str) -> str:
-    with server.client() as http:
-        response = http.post("/api/v1/mqtt/auth", headers=bearer(BROKER_SECRET),
-                             json={"username": username, "password": password, "clientid": username})
-    assert response.status_code == 200, response.text
-    result: str = response.json()["result"]
-    return result
 
 
 def token_hash(db: Conn, device_id: str) -> str:
@@ -50,13 +31,13 @@ def test_a_device_registered_under_argon2_keeps_connecting_and_is_upgraded(
     token = add_device(db, catalogue, device_id, "air_quality").token  # the argon2 era
     assert token_hash(db, device_id).startswith("$argon2")
     with caplog.at_level(logging.DEBUG):
-        assert auth(keyed_console, device_id, "not-" + token) == "deny"
+        assert broker_login(keyed_console, device_id, "not-" + token) == "deny"
         assert token_hash(db, device_id).startswith("$argon2")
-        assert auth(keyed_console, device_id, token) == "allow"
+        assert broker_login(keyed_console, device_id, token) == "allow"
         assert token_hash(db, device_id).startswith(f"hmac-sha256${token_keys.KEYS.current.id}$")
         # Every reconnect after the first is checked against the keyed hash.
-        assert auth(keyed_console, device_id, token) == "allow"
-        assert auth(keyed_console, device_id, "not-" + token) == "deny"
+        assert broker_login(keyed_console, device_id, token) == "allow"
+        assert broker_login(keyed_console, device_id, "not-" + token) == "deny"
     assert token not in caplog.text
 
 
@@ -64,9 +45,9 @@ def test_devices_registered_with_the_key_log_in(keyed_console: ConsoleServer, db
                                                 catalogue: Catalogue) -> None:
     device_id = f"aq-keyed-{secrets.token_hex(3)}"
     token = add_device(db, catalogue, device_id, "air_quality", keys=token_keys.KEYS).token
-    assert auth(keyed_console, device_id, token) == "allow"
-    assert auth(keyed_console, "aq-no-such-device", token) == "deny"
-    assert auth(keyed_console, device_id, token[:-1]) == "deny"
+    assert broker_login(keyed_console, device_id, token) == "allow"
+    assert broker_login(keyed_console, "aq-no-such-device", token) == "deny"
+    assert broker_login(keyed_console, device_id, token[:-1]) == "deny"
 
 
 def test_a_console_without_the_key_refuses_keyed_hashes(client: httpx.Client, db: Conn,
