@@ -6,6 +6,7 @@ below for theirs. The database pool is opened in the lifespan, never at import.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from ops_console.api import releases as releases_api
 from ops_console.api import rules as rules_api
 from ops_console.api import telemetry as telemetry_api
 from ops_console.broker_login import BrokerLogins
+from ops_console.dataset_stream import Readers
 from ops_console.db import make_pool, make_read_pool
 from ops_console.dispatch import dispatching
 from ops_console.live.endpoint import install as install_live
@@ -86,10 +88,14 @@ def create_app(settings: Settings) -> FastAPI:
         if read_pool is not None:
             await read_pool.open(wait=False)
         app.state.read_pool = read_pool
+        readers = Readers(settings.replica_database_url or settings.require_database(),
+                          settings.console_pool_size)
+        app.state.readers = readers
         try:
             async with dispatching(settings, pool.connection):
                 yield
         finally:
+            await asyncio.to_thread(readers.connections.close)
             if read_pool is not None:
                 await read_pool.close()
             await pool.close()

@@ -124,7 +124,7 @@ def export_command(
                       TimeElapsedColumn(), console=console, transient=False) as progress:
             task = progress.add_task(f"{dataset.name} → {output.name}", total=max(estimate, 1))
             with partial.open("wb") as sink:
-                total = export_rows(conn, request, sink,
+                total = export_rows(conn, _reads_url(), request, sink,
                                     lambda n: progress.advance(task, n))
             progress.update(task, total=max(total, 1), completed=total)
     os.replace(partial, output)

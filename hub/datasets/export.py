@@ -1,5 +1,5 @@
 """Writing a dataset's rows to a file straight from the database (``cityhub export``):
-the same query layer, COPY reader and encoders as the HTTP route."""
+the same query layer, Arrow reader and encoders as the HTTP route."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import psycopg
 import pyarrow as pa
 
 from hub import timeseries_query
-from hub.datasets.copy_arrow import copy_blocks_sync, parse_block
+from hub.datasets.arrow_read import ArrowConnections, ArrowRows
 from hub.datasets.formats import arrow_schema, encoder_for
 from hub.datasets.request import RowsRequest
 
@@ -36,23 +36,32 @@ def estimate_rows(conn: psycopg.Connection[Any], request: RowsRequest) -> int:
     return int(document[0]["Plan"]["Plan Rows"])
 
 
-def export_rows(conn: psycopg.Connection[Any], request: RowsRequest, sink: BinaryIO,
+def statement(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+              built: timeseries_query.BuiltQuery) -> str:
+    """The query with its parameters bound by psycopg, for the Arrow reader (whose
+    ``COPY`` takes none), escaped as *conn*'s server expects."""
+    if isinstance(conn, psycopg.AsyncConnection):
+        return psycopg.AsyncClientCursor(conn).mogrify(built.query, built.params)
+    return psycopg.ClientCursor(conn).mogrify(built.query, built.params)
+
+
+def export_rows(conn: psycopg.Connection[Any], url: str, request: RowsRequest, sink: BinaryIO,
                 progress: Callable[[int], None] = lambda n: None) -> int:
-    """Write every row of *request* to *sink* in its format; return the number of rows."""
+    """Write every row of *request* to *sink* in its format; return the number of rows.
+    *conn* binds the parameters; the rows come over a reader's connection to *url*."""
     built = timeseries_query.build(request.source(), request.series_query())
-    schema = query_schema(request, built)
+    rows = ArrowRows(ArrowConnections(url, "cityhub-export", keep=0), statement(conn, built),
+                     query_schema(request, built))
     encoder = encoder_for(request.format, request.output_columns, request.output_types)
     total = 0
-    with conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute("SET LOCAL TimeZone = 'UTC'")
-        conn.execute("SET LOCAL DateStyle = 'ISO'")
-        conn.execute("SET LOCAL jit = off")  # as in ops_console/dataset_stream.py
+    try:
+        rows.start()
         sink.write(encoder.begin())
-        for block in copy_blocks_sync(conn, built):
-            table = parse_block(block, schema)
-            sink.write(encoder.rows(table))
-            total += table.num_rows
-            progress(table.num_rows)
+        while (batch := rows.next_batch()) is not None:
+            sink.write(encoder.rows(pa.Table.from_batches([batch])))
+            total += batch.num_rows
+            progress(batch.num_rows)
         sink.write(encoder.end())
+    finally:
+        rows.close()
     return total

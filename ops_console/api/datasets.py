@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from hub.datasets.catalogue import Dataset, find_dataset
 from hub.datasets.describe import entry
@@ -129,11 +130,12 @@ async def dataset_rows(
     if "format" not in params:
         params["format"] = [negotiate(request.headers.get("accept"))]
     rows_request = parse_rows_request(dataset, params)
-    stream = await open_rows(get_read_pool(request), rows_request)
+    stream = await open_rows(get_read_pool(request), request.app.state.readers, rows_request)
     headers = {"Cache-Control": "no-store"}
     if stream.next_cursor is not None:
         headers["X-Next-Cursor"] = stream.next_cursor
     if rows_request.format != "jsonl":
         suffix = {"csv": "csv", "parquet": "parquet", "arrow": "arrows"}[rows_request.format]
         headers["Content-Disposition"] = f'attachment; filename="{dataset.name}.{suffix}"'
-    return StreamingResponse(stream.body(), media_type=FORMATS[rows_request.format], headers=headers)
+    return StreamingResponse(stream.body(), media_type=FORMATS[rows_request.format], headers=headers,
+                             background=BackgroundTask(stream.close))

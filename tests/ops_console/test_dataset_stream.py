@@ -1,5 +1,6 @@
-"""Streaming rows: a client that leaves mid-stream leaves no COPY, transaction or lost
-connection behind; blocks of any size add up to the same rows."""
+"""Streaming rows: a client that leaves mid-stream leaves no query or slot behind; a
+reader connection is kept for the next request, and replaced when it went stale;
+batches of any size add up to the same rows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from hub.catalogue import Catalogue
-from hub.datasets import copy_arrow
+from hub.datasets import arrow_read
 from hub.settings import Settings
 from tests.helpers import new_device
 from tests.ops_console.conftest import bearer
@@ -47,19 +48,28 @@ def _console_backends(database_url: str) -> list[tuple[str, str]]:
     """(state, query) of the console's connections that are busy or inside a transaction."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT state, query FROM pg_stat_activity WHERE application_name = 'cityhub-console' "
+            "SELECT state, query FROM pg_stat_activity WHERE application_name LIKE 'cityhub-console%%' "
             "AND datname = current_database() AND state <> 'idle'").fetchall()
     return [(str(s), str(q)) for s, q in rows]
+
+
+def _readers(database_url: str) -> set[int]:
+    """Backend pids of the console's dataset readers."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'cityhub-console-datasets' "
+            "AND datname = current_database()").fetchall()
+    return {int(r[0]) for r in rows}
 
 
 def test_a_client_leaving_mid_stream_frees_its_connection(
     client: httpx.Client, token_for: Callable[[str], str], station: str, database_url: str,
     console_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(copy_arrow, "BLOCK_BYTES", 64 * 1024)  # many blocks per response
+    monkeypatch.setattr(arrow_read, "BATCH_BYTES", 64 * 1024)  # many batches per response
     caplog.set_level(logging.WARNING, logger="psycopg")
     headers = bearer(token_for("analyst"))
-    # More abandoned streams than the pool has connections: each must come back.
+    # More abandoned streams than the console has reader slots: each must come back.
     for _ in range(console_settings.console_pool_size + 2):
         with client.stream("GET", PATH, params=_params(station, "csv"), headers=headers) as response:
             assert response.status_code == 200
@@ -73,16 +83,41 @@ def test_a_client_leaving_mid_stream_frees_its_connection(
     while (busy := _console_backends(database_url)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert busy == []
-    # Returned clean, not closed and replaced: psycopg and its pool had nothing to repair.
+    # The abandoned readers were closed; the one read to its end is kept.
+    assert 1 <= len(_readers(database_url)) <= console_settings.console_pool_size
+    # psycopg's pool, which bound the parameters, had nothing to repair.
     assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
 
 
+def test_a_reader_connection_is_kept_and_replaced_when_it_went_stale(
+    client: httpx.Client, token_for: Callable[[str], str], station: str, database_url: str,
+) -> None:
+    headers = bearer(token_for("analyst"))
+    params = {**_params(station, "arrow"), "to": (START + timedelta(hours=1)).isoformat()}
+
+    def rows() -> int:
+        response = client.get(PATH, params=params, headers=headers, timeout=60)
+        assert response.status_code == 200, response.text
+        return pa.ipc.open_stream(io.BytesIO(response.content)).read_all().num_rows
+
+    assert rows() == 3600
+    kept = _readers(database_url)
+    assert rows() == 3600
+    assert _readers(database_url) == kept != set()
+    # As after a restart of the database: every kept connection is dead.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for pid in kept:
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    assert rows() == 3600
+    assert _readers(database_url).isdisjoint(kept)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "arrow"])
-def test_small_blocks_add_up_to_every_row(
+def test_small_batches_add_up_to_every_row(
     client: httpx.Client, token_for: Callable[[str], str], station: str, fmt: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(copy_arrow, "BLOCK_BYTES", 256 * 1024)
+    monkeypatch.setattr(arrow_read, "BATCH_BYTES", 256 * 1024)
     params = {**_params(station, fmt), "to": (START + timedelta(hours=3)).isoformat()}
     response = client.get(PATH, params=params, headers=bearer(token_for("analyst")), timeout=60)
     assert response.status_code == 200, response.text
