@@ -80,10 +80,14 @@ class _Reading:
         self._closed = True
         with anyio.CancelScope(shield=True):
             try:
-                if self._busy is not None and not self._busy.done():
+                # Also between two reads: the server may still be working on rows.
+                if not self.rows.finished:
                     await asyncio.to_thread(self.rows.cancel)
-                if self._busy is not None:
-                    await asyncio.wait([self._busy])
+                busy = self._busy
+                if busy is not None:
+                    await asyncio.wait([busy])
+                    if not busy.cancelled():
+                        busy.exception()  # the cancel's error, expected: retrieved, not logged
                 await asyncio.to_thread(self.rows.close)
             finally:
                 self._readers.release()
@@ -104,6 +108,9 @@ class RowsStream:
             self.next_cursor = request.cursor_after([last[n] for n in first.schema.names])
         self._encoder: Encoder = encoder_for(request.format, request.output_columns, request.output_types)
 
+    async def _next_batch(self) -> pa.RecordBatch | None:
+        return await self._reading.call(self._reading.rows.next_batch) if self._more else None
+
     def _encode(self, batch: pa.RecordBatch) -> bytes:
         return self._encoder.rows(pa.Table.from_batches([batch]))
 
@@ -113,7 +120,7 @@ class RowsStream:
             yield await asyncio.to_thread(self._encoder.begin)
             first, self._first = self._first, self._first.schema.empty_table()
             yield await asyncio.to_thread(self._encoder.rows, first)
-            while self._more and (batch := await self._reading.call(self._reading.rows.next_batch)):
+            while (batch := await self._next_batch()) is not None:
                 # One thread reads this batch while another encodes the one before; the
                 # encoder is not thread-safe, so one batch at a time is encoded.
                 if pending is not None:

@@ -100,7 +100,7 @@ class ArrowConnections:
 def _close_quietly(resource: Any) -> None:
     try:
         resource.close()
-    except (adbc_driver_manager.Error, pa.ArrowException) as exc:
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         log.debug("closing a reader's connection failed: %s", type(exc).__name__)
 
 
@@ -153,7 +153,8 @@ class ArrowRows:
         except StopIteration:
             self.finished = True
             return None
-        except (adbc_driver_manager.Error, pa.ArrowException) as exc:
+        # A server error mid-stream comes through pyarrow's stream as a plain OSError.
+        except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
             raise translate(exc) from exc
         # By position: the query's own column names (``?column?``, aliases) do not count.
         return pa.RecordBatch.from_arrays(

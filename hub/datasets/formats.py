@@ -1,10 +1,10 @@
 """Incremental file formats: each encoder turns Arrow tables into bytes as they come.
 
-Rows reach the encoders as Arrow (parsed from ``COPY … TO STDOUT`` by
-hub/datasets/copy_arrow.py), never as Python objects: Arrow IPC (stream format) and
-Parquet are written by pyarrow, a record batch (Parquet: a row group) per block, into
+Rows reach the encoders as Arrow (decoded from binary ``COPY … TO STDOUT`` by
+hub/datasets/arrow_read.py), never as Python objects: Arrow IPC (stream format) and
+Parquet are written by pyarrow, a record batch (Parquet: a row group) per batch read, into
 a sink that hands the bytes on at once; CSV by pyarrow's CSV writer; JSON lines are
-built column by column with Arrow compute kernels. Memory holds one block, whatever
+built column by column with Arrow compute kernels. Memory holds one batch, whatever
 the size of the whole. Timestamps are UTC: ``timestamp[us, UTC]`` in Arrow and
 Parquet, ISO-8601 in text (``2026-03-01T00:00:00Z`` in JSON lines,
 ``2026-03-01T00:00:00+00:00`` in CSV, a fraction only when there is one).
