@@ -96,11 +96,10 @@ class _Reading:
 class RowsStream:
     """A started query over a request's rows; :meth:`body` streams and then closes it."""
 
-    def __init__(self, request: RowsRequest, reading: _Reading, first: pa.Table, more: bool) -> None:
+    def __init__(self, request: RowsRequest, reading: _Reading, first: pa.Table) -> None:
         self.request = request
         self._reading = reading
         self._first = first
-        self._more = more
         self.next_cursor: str | None = None
         if request.limit is not None and first.num_rows > request.limit:
             self._first = first.slice(0, request.limit)
@@ -109,7 +108,8 @@ class RowsStream:
         self._encoder: Encoder = encoder_for(request.format, request.output_columns, request.output_types)
 
     async def _next_batch(self) -> pa.RecordBatch | None:
-        return await self._reading.call(self._reading.rows.next_batch) if self._more else None
+        rows = self._reading.rows
+        return None if rows.finished else await self._reading.call(rows.next_batch)
 
     def _encode(self, batch: pa.RecordBatch) -> bytes:
         return self._encoder.rows(pa.Table.from_batches([batch]))
@@ -159,10 +159,10 @@ async def open_rows(pool: Pool, readers: Readers, request: RowsRequest) -> RowsS
     try:
         await reading.call(reading.rows.start)
         if request.paged:
-            return RowsStream(request, reading, await reading.call(reading.rows.read_all), False)
+            return RowsStream(request, reading, await reading.call(reading.rows.read_all))
         batch = await reading.call(reading.rows.next_batch)
-        first = pa.Table.from_batches([] if batch is None else [batch], schema=schema)
-        return RowsStream(request, reading, first, batch is not None)
+        return RowsStream(request, reading, pa.Table.from_batches([] if batch is None else [batch],
+                                                                  schema=schema))
     except BaseException:
         await reading.close()
         raise
